@@ -1,0 +1,72 @@
+//! `optimus-api`: reads its configuration, connects to Redis and serves
+//! [`optimus_api::app`] on `API_HOST:API_PORT` until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use optimus_api::AppState;
+use optimus_common::{LanguageRegistry, Settings, Store};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let settings = Settings::from_env()?;
+    let registry = LanguageRegistry::load(&settings.languages_file)?;
+    // API_HOST default 0.0.0.0, API_PORT default 8080.
+    let host = std::env::var("API_HOST").unwrap_or_else(|_| "0.0.0.0".into());
+    let port = std::env::var("API_PORT").unwrap_or_else(|_| "8080".into());
+    let addr = format!("{host}:{port}");
+
+    let store = connect(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, languages = %registry.names(), "optimus-api listening");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+    let state = AppState {
+        store,
+        registry: Arc::new(registry),
+        settings: Arc::new(settings),
+    };
+    optimus_api::run(listener, state, shutdown).await?;
+    tracing::info!("optimus-api stopped");
+    Ok(())
+}
+
+/// Redis may come up a moment after the API (setup starts both): wait for it a while.
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let mut last = None;
+    for _ in 0..30 {
+        match Store::connect(settings).await {
+            Ok(store) => return Ok(store),
+            Err(e) => {
+                tracing::warn!(error = %e, url = %settings.redis_url, "redis not reachable yet");
+                last = Some(e);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    Err(last.expect("tried at least once"))
+        .with_context(|| format!("cannot reach Redis at {}", settings.redis_url))
+}
+
+async fn signal_shutdown(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    token.cancel();
+}

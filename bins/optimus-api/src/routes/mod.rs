@@ -1,0 +1,13 @@
+//! One module per resource.
+
+pub mod health;
+pub mod jobs;
+pub mod languages;
+
+use axum::http::Uri;
+
+use crate::error::ApiError;
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_string())
+}

@@ -1,0 +1,64 @@
+//! `optimus-worker --language <name>`: serves one language's queue until SIGINT or
+//! SIGTERM, then drains. Refuses to start, with the fix in its message, when the
+//! language is unknown or its image is missing.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use optimus_common::{LanguageRegistry, Settings};
+use optimus_worker::{Worker, WorkerConfig};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(about = "Runs one language's Optimus jobs in Docker sandboxes")]
+struct Args {
+    /// Language to serve, as named in the language registry.
+    #[arg(long, env = "WORKER_LANGUAGE")]
+    language: String,
+    /// Jobs run at once (default: the language's `concurrency`).
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Seconds running jobs may take to finish after a shutdown signal.
+    #[arg(long, env = "WORKER_DRAIN_SECS", default_value_t = 30)]
+    drain_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let settings = Settings::from_env()?;
+    let registry = LanguageRegistry::load(&settings.languages_file)?;
+    let language = registry.get(&args.language)?.clone();
+    let concurrency = args.concurrency.unwrap_or(language.concurrency).max(1);
+    let config = WorkerConfig {
+        language,
+        concurrency,
+        settings,
+        drain_timeout: Duration::from_secs(args.drain_secs),
+    };
+
+    let worker = Worker::start(config)
+        .await
+        .context("the worker cannot start")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            shutdown.cancel();
+        }
+    });
+    worker.run(shutdown).await
+}

@@ -1,0 +1,302 @@
+//! The job loop of one worker process, serving one language.
+//!
+//! Each of `concurrency` slots pops with `BLMOVE` (queue -> this worker's processing
+//! list), claims the job, runs it in the [`Sandbox`] while watching for a cancel, and
+//! finishes it (result + removal from the processing list, atomically). A heartbeat
+//! keeps this worker's claim on its jobs; the same task gives back the jobs of dead
+//! peers. On shutdown the slots stop popping and drain; a job still running at the
+//! drain deadline goes back to its queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use optimus_common::store::{Popper, RequeueOutcome};
+use optimus_common::{JobResult, JobSpec, JobStatus, LanguageConfig, Settings, Store, Verdict};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, info_span, warn, Instrument};
+use uuid::Uuid;
+
+use crate::judge::{self, JudgeLimits};
+use crate::sandbox::{Execution, Sandbox, SandboxError};
+
+/// How a worker runs; built by `main` from flags and environment, or by tests.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub language: LanguageConfig,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    pub settings: Settings,
+    /// How long in-flight jobs may run after shutdown begins before they are
+    /// stopped and handed back to their queue.
+    pub drain_timeout: Duration,
+}
+
+/// How often a running job's cancel marker is checked: cancels take effect within this.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+/// How long one `BLMOVE` waits; bounds how late a slot notices shutdown.
+const POP_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    id: String,
+    config: WorkerConfig,
+    store: Store,
+    sandbox: Sandbox,
+}
+
+impl Worker {
+    /// Connects to Redis and Docker, checks the image, registers the worker.
+    pub async fn start(config: WorkerConfig) -> anyhow::Result<Self> {
+        let id = format!(
+            "{}-{}",
+            config.language.name,
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        let store = Store::connect(&config.settings).await?;
+        let sandbox = Sandbox::connect(
+            config.language.clone(),
+            id.clone(),
+            config.settings.limits.output_limit_bytes,
+        )
+        .await?;
+        store.register_worker(&config.language.name, &id).await?;
+        Ok(Worker {
+            id,
+            config,
+            store,
+            sandbox,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Serves until `shutdown` fires, then drains.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let this = Arc::new(self);
+        let lang = this.config.language.name.clone();
+        this.recover().await;
+        this.sweep_containers().await;
+
+        // Fires when the drain deadline passes: running jobs are then handed back.
+        let abort = CancellationToken::new();
+        let mut slots = JoinSet::new();
+        for slot in 0..this.config.concurrency {
+            let (this, shutdown, abort) = (this.clone(), shutdown.clone(), abort.clone());
+            slots.spawn(
+                async move { this.slot(shutdown, abort).await }
+                    .instrument(info_span!("slot", slot)),
+            );
+        }
+        let stop_beat = CancellationToken::new();
+        let beat = tokio::spawn({
+            let (this, stop) = (this.clone(), stop_beat.clone());
+            async move { this.heartbeat(stop).await }
+        });
+        info!(worker = %this.id, language = %lang, concurrency = this.config.concurrency, "worker serving");
+
+        shutdown.cancelled().await;
+        info!("shutting down: no new jobs; draining the ones running");
+        let drained = tokio::time::timeout(this.config.drain_timeout, async {
+            while slots.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!("drain deadline passed: handing running jobs back to their queue");
+            abort.cancel();
+            while slots.join_next().await.is_some() {}
+        }
+        stop_beat.cancel();
+        let _ = beat.await;
+        this.store.deregister_worker(&lang, &this.id).await?;
+        info!("worker stopped");
+        Ok(())
+    }
+
+    async fn heartbeat(&self, stop: CancellationToken) {
+        let every = Duration::from_secs((self.config.settings.heartbeat_timeout_secs / 3).max(1));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self
+                .store
+                .heartbeat(&self.config.language.name, &self.id)
+                .await
+            {
+                warn!(error = %e, "heartbeat failed");
+                continue;
+            }
+            self.recover().await;
+        }
+    }
+
+    /// Gives back the jobs of dead workers of this language.
+    async fn recover(&self) {
+        match self
+            .store
+            .recover_dead_workers(&self.config.language.name)
+            .await
+        {
+            Ok(jobs) => {
+                for (job, outcome) in jobs {
+                    warn!(%job, ?outcome, "recovered a job from a dead worker");
+                }
+            }
+            Err(e) => warn!(error = %e, "recovery of dead workers' jobs failed"),
+        }
+    }
+
+    /// Removes sandbox containers left by workers that are no longer alive.
+    async fn sweep_containers(&self) {
+        let store = self.store.clone();
+        let language = self.config.language.name.clone();
+        // Which workers are alive is asked once, up front; the sweep itself is sync.
+        let alive: Vec<String> = match store.live_workers(&language).await {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot list live workers; skipping the container sweep");
+                return;
+            }
+        };
+        match self.sandbox.sweep(|w| alive.iter().any(|a| a == w)).await {
+            Ok(0) => {}
+            Ok(n) => info!(removed = n, "removed containers left by dead workers"),
+            Err(e) => warn!(error = %e, "container sweep failed"),
+        }
+    }
+
+    async fn slot(&self, shutdown: CancellationToken, abort: CancellationToken) {
+        let mut popper: Option<Popper> = None;
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            if popper.is_none() {
+                match self.store.popper(&self.id).await {
+                    Ok(p) => popper = Some(p),
+                    Err(e) => {
+                        warn!(error = %e, "cannot reach Redis; retrying");
+                        tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(backoff) => {} }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+            }
+            let pop = popper
+                .as_mut()
+                .expect("set above")
+                .pop(&self.config.language.queue, POP_WAIT)
+                .await;
+            match pop {
+                Ok(Some(id)) => {
+                    backoff = Duration::from_millis(200);
+                    self.handle(id, &abort)
+                        .instrument(info_span!("job", %id))
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(error = %e, "pop failed; reconnecting");
+                    popper = None;
+                }
+            }
+        }
+    }
+
+    /// One job, from claim to a terminal state (or back to its queue).
+    async fn handle(&self, id: Uuid, abort: &CancellationToken) {
+        let spec = match self.store.claim(id, &self.id).await {
+            Ok(Some(spec)) => spec,
+            Ok(None) => return,
+            Err(e) => {
+                // The job stays on our processing list: it is requeued when this
+                // worker's next attempt fails too, or recovered if we die.
+                error!(error = %e, "claim failed");
+                let _ = self.store.requeue(id, &self.id, "claim failed").await;
+                return;
+            }
+        };
+        let cancel = abort.child_token();
+        let watch = tokio::spawn(watch_cancel(self.store.clone(), id, cancel.clone()));
+        let outcome = self.sandbox.execute(id, &spec, &cancel).await;
+        watch.abort();
+
+        let limits = JudgeLimits {
+            output_limit: self.config.settings.limits.output_limit_bytes,
+        };
+        let finished = match outcome {
+            Ok((execution, phases)) => {
+                let result = verdicts(&spec, execution, &limits);
+                info!(
+                    verdict = ?result.overall_status,
+                    create_ms = phases.create_ms,
+                    prepare_ms = phases.prepare_ms,
+                    compile_ms = phases.compile_ms,
+                    run_ms = phases.run_ms,
+                    tests = spec.test_cases.len(),
+                    "job judged"
+                );
+                self.store
+                    .finish(id, &self.id, JobStatus::Completed, Some(&result), None)
+                    .await
+            }
+            Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
+                info!("job cancelled while running");
+                self.store
+                    .finish(id, &self.id, JobStatus::Cancelled, None, None)
+                    .await
+            }
+            Err(SandboxError::Cancelled) => {
+                self.give_back(id, "the worker shut down while running it")
+                    .await;
+                return;
+            }
+            Err(e) => {
+                error!(error = %e, "sandbox failed");
+                self.give_back(id, &format!("sandbox failure: {e}")).await;
+                return;
+            }
+        };
+        if let Err(e) = finished {
+            // Left on our processing list: recovered if we die, retried otherwise.
+            error!(error = %e, "could not record the job's end");
+            self.give_back(id, "its result could not be stored").await;
+        }
+    }
+
+    async fn give_back(&self, id: Uuid, reason: &str) {
+        match self.store.requeue(id, &self.id, reason).await {
+            Ok(RequeueOutcome::Failed) => warn!(reason, "job failed: out of attempts"),
+            Ok(outcome) => info!(?outcome, reason, "job handed back"),
+            Err(e) => {
+                error!(error = %e, "could not hand the job back; it is recovered when this worker stops")
+            }
+        }
+    }
+}
+
+fn verdicts(spec: &JobSpec, execution: Execution, limits: &JudgeLimits) -> JobResult {
+    match execution {
+        Execution::CompileFailed { output, .. } => JobResult::without_tests(
+            Verdict::CompilationError,
+            &judge::weights(spec),
+            Some(output),
+            None,
+        ),
+        Execution::Ran {
+            compile_output,
+            runs,
+        } => judge::judge_job(spec, runs, compile_output, limits),
+    }
+}
+
+async fn watch_cancel(store: Store, id: Uuid, cancel: CancellationToken) {
+    loop {
+        tokio::time::sleep(CANCEL_POLL).await;
+        if let Ok(true) = store.is_cancel_requested(id).await {
+            cancel.cancel();
+            return;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+#!/bin/bash
+# Optimus's runner: the one place that knows how each language compiles and runs.
+# Every language image carries it as /opt/optimus/runner.sh; the worker calls it
+# through `docker exec`, always as the sandbox user, in a container with no network,
+# no capabilities, a read-only root and a tmpfs at /work.
+#
+#   runner.sh init      the container's PID 1: idles and reaps orphans. As init it
+#                       is immune to the kill(-1) sweep that follows every test.
+#   runner.sh prepare   stdin: a tar of src/<SOURCE_FILE> and tests/<i>.in (i = 0..);
+#                       unpacks it, compiles once, reports the compile step.
+#   runner.sh run FIRST runs tests FIRST.. one after another, reporting each.
+#
+# Reports go to stdout as a header line followed by raw bytes whose lengths the
+# header gives, so any output (binary, huge, without newlines) passes intact:
+#   @@optimus compile <ok|error|timeout|none> <exit> <time_ms> <len>\n<compiler output>
+#   @@optimus test <i> <exit> <time_us> <peak_rss_kb> <oom 0|1> <timed_out 0|1> <out_len> <err_len>\n<stdout><stderr>
+#   @@optimus done\n
+#
+# Environment (set by the worker, nothing else reaches the container):
+#   LANGUAGE, SOURCE_FILE            which recipe, and the source's file name
+#   COMPILE_CMD, RUN_CMD             optional shell commands overriding the recipe
+#   TIME_LIMIT_MS, COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream)
+#   TEST_COUNT                       how many tests the job has
+set -u
+
+WORK=/work
+BUILD=$WORK/build
+COMPILE_OUTPUT_LIMIT=65536
+
+die() { echo "runner: $*" >&2; exit 70; }
+
+# The recipes. A language listed in config/languages.json with compile/run commands
+# of its own does not need a case here.
+recipe() {
+  compile=()
+  run=()
+  case "$LANGUAGE" in
+    python) run=(python3 -B "$SOURCE_FILE") ;;
+    java)
+      compile=(javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto -encoding UTF-8 -d . "$SOURCE_FILE")
+      run=(java -XX:+UseSerialGC -XX:MaxRAMPercentage=70 -XX:-UsePerfData -Xshare:auto -Xss64m -cp . Main)
+      ;;
+    rust)
+      compile=(rustc --edition 2021 -O -o main "$SOURCE_FILE")
+      run=(./main)
+      ;;
+  esac
+  if [ -n "${COMPILE_CMD:-}" ]; then compile=(bash -c "$COMPILE_CMD"); fi
+  if [ -n "${RUN_CMD:-}" ]; then run=(bash -c "exec $RUN_CMD"); fi
+  [ ${#run[@]} -gt 0 ] || die "no recipe for language '$LANGUAGE' and no RUN_CMD"
+}
+
+# Kills everything the sandbox user started, except this shell: a test's children,
+# daemons it forked, whatever survived its time limit. kill(-1) spares the caller
+# and the container's init. Zombies still count as signalled until init reaps them,
+# so the loop is bounded.
+sweep() {
+  local n=0
+  while kill -KILL -1 2>/dev/null && [ $n -lt 200 ]; do n=$((n + 1)); done
+}
+
+# How many times the kernel's OOM killer has struck in this container (cgroup v1 or v2).
+oom_kills() {
+  local key value file
+  for file in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+    [ -r "$file" ] || continue
+    while read -r key value; do
+      if [ "$key" = oom_kill ]; then echo "$value"; return; fi
+    done <"$file"
+  done
+  echo 0
+}
+
+seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+
+prepare() {
+  mkdir -p "$WORK/out" "$BUILD" || die "cannot create $WORK"
+  tar -x -C "$WORK" --no-same-owner --no-same-permissions || die "cannot unpack the job"
+  cp "$WORK/src/$SOURCE_FILE" "$BUILD/" || die "no source file $SOURCE_FILE"
+  recipe
+  if [ ${#compile[@]} -eq 0 ]; then
+    echo "@@optimus compile none 0 0 0"
+    return
+  fi
+  local log=$WORK/out/compile.log start end code status
+  start=$(now_us)
+  # The compiler's output is cut at the cap by head (a flood then dies of SIGPIPE);
+  # the file-size limit only bounds what the build may write.
+  (cd "$BUILD" && ulimit -c 0 -f $((256 * 1024)) &&
+    exec timeout -s KILL "$(seconds "$COMPILE_TIME_LIMIT_MS")" "${compile[@]}") </dev/null 2>&1 |
+    head -c $((COMPILE_OUTPUT_LIMIT + 1)) >"$log"
+  code=${PIPESTATUS[0]}
+  end=$(now_us)
+  sweep
+  local ms=$(((end - start) / 1000))
+  if [ $code -eq 0 ]; then status=ok
+  elif [ $ms -ge "$COMPILE_TIME_LIMIT_MS" ]; then status=timeout
+  else status=error
+  fi
+  local len
+  len=$(stat -c %s "$log")
+  [ "$len" -gt $COMPILE_OUTPUT_LIMIT ] && len=$COMPILE_OUTPUT_LIMIT
+  echo "@@optimus compile $status $code $ms $len"
+  head -c "$len" "$log"
+  rm -f "$log"
+}
+
+run_tests() {
+  local first=${1:-0}
+  # A program that killed the previous runner may still be running.
+  sweep
+  recipe
+  local limit_s fsize_kb cpu_s i
+  # The time limit is enforced here (timeout) and judged by the worker from the
+  # measured time. Two seconds of CPU time over it are the backstop for a program
+  # that slips past timeout; a file-size limit just over the output cap stops floods.
+  limit_s=$(seconds "$TIME_LIMIT_MS")
+  fsize_kb=$((OUTPUT_LIMIT / 1024 + 1))
+  cpu_s=$((TIME_LIMIT_MS / 1000 + 2))
+  for ((i = first; i < TEST_COUNT; i++)); do
+    local input=$WORK/tests/$i.in
+    # The program shares this user and could have planted a FIFO or a link here.
+    if [ ! -f "$input" ] || [ -L "$input" ]; then input=/dev/null; fi
+    # Output files are opened here and unlinked at once: what is read back below is
+    # exactly what the program wrote through its stdout and stderr, whatever it
+    # does to paths under /work.
+    exec 3>"$WORK/out/stdout" 4>"$WORK/out/stderr" 5>"$WORK/out/rss"
+    rm -f "$WORK/out/stdout" "$WORK/out/stderr" "$WORK/out/rss"
+    local oom_before oom_after start end code peak=0 timed_out=0 oom=0
+    oom_before=$(oom_kills)
+    start=$(now_us)
+    (cd "$BUILD" && ulimit -c 0 -t "$cpu_s" -f "$fsize_kb" &&
+      exec /usr/bin/time -q -f '%M' -o /proc/self/fd/5 timeout -s KILL "$limit_s" "${run[@]}") \
+      <"$input" >&3 2>&4 3>&- 4>&-
+    code=$?
+    end=$(now_us)
+    sweep
+    oom_after=$(oom_kills)
+    [ "$oom_after" != "$oom_before" ] && oom=1
+    [ $(((end - start) / 1000)) -ge "$TIME_LIMIT_MS" ] && timed_out=1
+    read -r peak </proc/self/fd/5
+    [[ "$peak" =~ ^[0-9]+$ ]] || peak=0
+    local sizes
+    sizes=$(stat -L -c %s /proc/self/fd/3 /proc/self/fd/4)
+    echo "@@optimus test $i $code $((end - start)) $peak $oom $timed_out ${sizes//$'\n'/ }"
+    cat /proc/self/fd/3 /proc/self/fd/4
+    exec 3>&- 4>&- 5>&-
+  done
+  echo "@@optimus done"
+}
+
+if [ "${1:-}" = init ]; then
+  trap '' TERM INT HUP
+  # bash reaps every child that exits while it waits, orphans included.
+  while :; do
+    sleep 86400 &
+    wait
+  done
+fi
+
+[ -n "${LANGUAGE:-}" ] || die "LANGUAGE is not set"
+: "${SOURCE_FILE:?}" "${TEST_COUNT:=0}" "${TIME_LIMIT_MS:=5000}" "${COMPILE_TIME_LIMIT_MS:=30000}" "${OUTPUT_LIMIT:=1048576}"
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run_tests "${2:-0}" ;;
+  *) die "usage: runner.sh init | prepare | run FIRST" ;;
+esac

@@ -1,0 +1,387 @@
+//! The language registry: `config/languages.json`, one entry per language.
+//!
+//! Loaded once at start by the API, the worker and the CLI through
+//! [`LanguageRegistry::load`], which checks every entry so that nothing downstream
+//! has to. Errors name the file, the language and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+
+/// One language: where its image comes from, how its programs are built and run,
+/// and the limits a job gets when it does not ask for its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageConfig {
+    /// The name users put in `"language"`; also the runner's recipe name.
+    pub name: String,
+    /// The runtime's version, for `GET /languages` and `list-langs`.
+    pub version: String,
+    /// Docker image the worker runs this language's jobs in.
+    pub image: String,
+    /// Dockerfile that builds `image`, relative to the repository root.
+    pub dockerfile: String,
+    /// File extension of a source file, without the dot.
+    pub extension: String,
+    /// Name the submitted source is saved as (Java needs `Main.java`).
+    pub source_file: String,
+    /// Whether the language has a compile step; the worker then compiles once per job.
+    #[serde(default)]
+    pub compiled: bool,
+    /// Shell command that compiles `source_file` in the work directory; `None` uses
+    /// the recipe for `name` in `dockerfiles/runner.sh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_command: Option<String>,
+    /// Shell command that runs the program (stdin is the test input); `None` uses
+    /// the recipe for `name` in `dockerfiles/runner.sh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_command: Option<String>,
+    /// Redis list this language's jobs wait in.
+    pub queue: String,
+    /// Default memory limit of one test, in MiB (default 256).
+    #[serde(default = "default_memory_mb")]
+    pub memory_limit_mb: u32,
+    /// CPU cores a job's container may use (default 1.0).
+    #[serde(default = "default_cpu")]
+    pub cpu_limit: f64,
+    /// Default wall-time limit of one test, in ms (default 5000).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Wall-time limit of the compile step, in ms (default 30000).
+    #[serde(default = "default_compile_timeout_ms")]
+    pub compile_timeout_ms: u64,
+    /// Memory the compile step may use, in MiB (default 1024): compilers need more
+    /// than the programs they build.
+    #[serde(default = "default_compile_memory_mb")]
+    pub compile_memory_mb: u32,
+    /// Most processes and threads a job's container may hold (default 128).
+    #[serde(default = "default_pids")]
+    pub pids_limit: i64,
+    /// Jobs one worker of this language runs at once (default 2).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Queued jobs past which `POST /jobs` answers 503 (default 1000).
+    #[serde(default = "default_queue_depth")]
+    pub max_queue_depth: usize,
+}
+
+fn default_memory_mb() -> u32 {
+    256
+}
+fn default_cpu() -> f64 {
+    1.0
+}
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_compile_timeout_ms() -> u64 {
+    30_000
+}
+fn default_compile_memory_mb() -> u32 {
+    1024
+}
+fn default_pids() -> i64 {
+    128
+}
+fn default_concurrency() -> usize {
+    2
+}
+fn default_queue_depth() -> usize {
+    1000
+}
+
+impl LanguageConfig {
+    /// A new entry with the defaults above, as `optimus-cli add-lang` creates it.
+    pub fn new(name: &str, extension: &str, version: &str) -> Self {
+        LanguageConfig {
+            name: name.to_string(),
+            version: version.to_string(),
+            image: format!("optimus-{name}:latest"),
+            dockerfile: format!("dockerfiles/{name}/Dockerfile"),
+            extension: extension.to_string(),
+            source_file: format!("main.{extension}"),
+            compiled: false,
+            compile_command: None,
+            run_command: None,
+            queue: keys::queue(name),
+            memory_limit_mb: default_memory_mb(),
+            cpu_limit: default_cpu(),
+            timeout_ms: default_timeout_ms(),
+            compile_timeout_ms: default_compile_timeout_ms(),
+            compile_memory_mb: default_compile_memory_mb(),
+            pids_limit: default_pids(),
+            concurrency: default_concurrency(),
+            max_queue_depth: default_queue_depth(),
+        }
+    }
+
+    /// Checks one entry; the message names the field and what it accepts.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |field: &str, why: &str| Err((field.to_string(), why.to_string()));
+        if !is_valid_name(&self.name) {
+            return bad("name", "must be 1-32 characters of a-z, 0-9, '_' or '-'");
+        }
+        if self.image.trim().is_empty() {
+            return bad("image", "must not be empty");
+        }
+        if self.extension.is_empty() || !self.extension.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return bad("extension", "must be letters and digits, without the dot");
+        }
+        if self.source_file.is_empty()
+            || self.source_file.contains('/')
+            || self.source_file.starts_with('.')
+        {
+            return bad("source_file", "must be a plain file name such as main.py");
+        }
+        if self.queue.is_empty() {
+            return bad("queue", "must not be empty");
+        }
+        if !(16..=65_536).contains(&self.memory_limit_mb) {
+            return bad("memory_limit_mb", "must be between 16 and 65536");
+        }
+        if !(16..=65_536).contains(&self.compile_memory_mb) {
+            return bad("compile_memory_mb", "must be between 16 and 65536");
+        }
+        if !(self.cpu_limit > 0.0 && self.cpu_limit <= 64.0) {
+            return bad("cpu_limit", "must be more than 0 and at most 64 cores");
+        }
+        if !(1..=600_000).contains(&self.timeout_ms) {
+            return bad("timeout_ms", "must be between 1 and 600000");
+        }
+        if !(1..=600_000).contains(&self.compile_timeout_ms) {
+            return bad("compile_timeout_ms", "must be between 1 and 600000");
+        }
+        if !(16..=65_536).contains(&self.pids_limit) {
+            return bad("pids_limit", "must be between 16 and 65536");
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            return bad("concurrency", "must be between 1 and 256");
+        }
+        if self.max_queue_depth == 0 {
+            return bad("max_queue_depth", "must be at least 1");
+        }
+        if self.compile_command.is_some() && !self.compiled {
+            return bad("compiled", "must be true when compile_command is set");
+        }
+        Ok(())
+    }
+}
+
+/// Language names go into Redis keys, image tags and paths: keep them plain.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// What can go wrong with the registry file. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid language registry: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: language '{language}': field '{field}' {reason}", path.display())]
+    Invalid {
+        path: PathBuf,
+        language: String,
+        field: String,
+        reason: String,
+    },
+    #[error("{}: language '{language}' is listed twice", path.display())]
+    Duplicate { path: PathBuf, language: String },
+    #[error("language '{language}' is not configured in {}; configured: {known}", path.display())]
+    Unknown {
+        path: PathBuf,
+        language: String,
+        known: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct RegistryFile {
+    languages: Vec<LanguageConfig>,
+}
+
+/// Every configured language, in file order.
+#[derive(Debug, Clone)]
+pub struct LanguageRegistry {
+    path: PathBuf,
+    languages: Vec<LanguageConfig>,
+}
+
+impl LanguageRegistry {
+    /// Reads and checks the registry file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref().to_path_buf();
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: RegistryFile =
+            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+        let registry = LanguageRegistry {
+            path,
+            languages: Vec::new(),
+        };
+        file.languages
+            .into_iter()
+            .try_fold(registry, |mut r, lang| {
+                r.add(lang)?;
+                Ok(r)
+            })
+    }
+
+    /// The file this registry was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn languages(&self) -> &[LanguageConfig] {
+        &self.languages
+    }
+
+    /// Comma-separated names, for messages that list what is accepted.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.languages.iter().map(|l| l.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    pub fn find(&self, name: &str) -> Option<&LanguageConfig> {
+        self.languages.iter().find(|l| l.name == name)
+    }
+
+    /// Like [`find`](Self::find), with an error that lists the configured languages.
+    pub fn get(&self, name: &str) -> Result<&LanguageConfig, ConfigError> {
+        self.find(name).ok_or_else(|| ConfigError::Unknown {
+            path: self.path.clone(),
+            language: name.to_string(),
+            known: self.names(),
+        })
+    }
+
+    /// Adds a checked entry; refuses a name that is already there.
+    pub fn add(&mut self, lang: LanguageConfig) -> Result<(), ConfigError> {
+        if let Err((field, reason)) = lang.validate() {
+            return Err(ConfigError::Invalid {
+                path: self.path.clone(),
+                language: lang.name.clone(),
+                field,
+                reason,
+            });
+        }
+        if self.find(&lang.name).is_some() {
+            return Err(ConfigError::Duplicate {
+                path: self.path.clone(),
+                language: lang.name,
+            });
+        }
+        self.languages.push(lang);
+        Ok(())
+    }
+
+    /// Removes an entry and returns it.
+    pub fn remove(&mut self, name: &str) -> Result<LanguageConfig, ConfigError> {
+        self.get(name)?;
+        let index = self
+            .languages
+            .iter()
+            .position(|l| l.name == name)
+            .expect("found above");
+        Ok(self.languages.remove(index))
+    }
+
+    /// Writes the registry back to its file (through a temporary file, so a crash
+    /// never leaves half a registry).
+    pub fn save(&self) -> Result<(), ConfigError> {
+        let file = RegistryFile {
+            languages: self.languages.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("registry serializes");
+        text.push('\n');
+        let tmp = self.path.with_extension("json.tmp");
+        let write_err = |source| ConfigError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::write(&tmp, text).map_err(write_err)?;
+        std::fs::rename(&tmp, &self.path).map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("languages.json");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn shipped_registry_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/languages.json");
+        let reg = LanguageRegistry::load(&path).unwrap();
+        for name in ["python", "java", "rust"] {
+            assert!(reg.find(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn error_names_file_language_and_field() {
+        let mut lang = LanguageConfig::new("go", "go", "1");
+        lang.memory_limit_mb = 1;
+        let text = serde_json::json!({ "languages": [lang] }).to_string();
+        let (_dir, path) = write(&text);
+        let err = LanguageRegistry::load(&path).unwrap_err().to_string();
+        assert!(err.contains("languages.json"), "{err}");
+        assert!(err.contains("'go'"), "{err}");
+        assert!(err.contains("memory_limit_mb"), "{err}");
+    }
+
+    #[test]
+    fn unknown_language_lists_known_ones() {
+        let langs = vec![
+            LanguageConfig::new("a", "x", "1"),
+            LanguageConfig::new("b", "y", "1"),
+        ];
+        let (_dir, path) = write(&serde_json::json!({ "languages": langs }).to_string());
+        let err = LanguageRegistry::load(&path)
+            .unwrap()
+            .get("c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("configured: a, b"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_is_refused() {
+        let langs = vec![
+            LanguageConfig::new("a", "x", "1"),
+            LanguageConfig::new("a", "y", "1"),
+        ];
+        let (_dir, path) = write(&serde_json::json!({ "languages": langs }).to_string());
+        let err = LanguageRegistry::load(&path).unwrap_err().to_string();
+        assert!(err.contains("listed twice"), "{err}");
+    }
+}

@@ -1,0 +1,49 @@
+//! The Redis key schema. Every key Optimus uses is built here and nowhere else.
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `optimus:queue:<language>` | list | ids of queued jobs (pushed left, popped right) |
+//! | `optimus:job:<id>` | hash | the job record: spec, status, timestamps, attempts |
+//! | `optimus:result:<id>` | string | the job's [`crate::JobResult`] as JSON |
+//! | `optimus:cancel:<id>` | string | present while a cancel of a running job is pending |
+//! | `optimus:processing:<worker>` | list | ids a worker has taken and not yet finished |
+//! | `optimus:workers:<language>` | set | ids of workers that serve a language |
+//! | `optimus:alive:<worker>` | string | a worker's heartbeat; expires when it stops beating |
+
+use uuid::Uuid;
+
+const PREFIX: &str = "optimus";
+
+/// The queue of one language, as `queue_name` in the registry spells it by default.
+pub fn queue(language: &str) -> String {
+    format!("{PREFIX}:queue:{language}")
+}
+
+/// The prefix of every job record key; the Lua scripts append a job id to it.
+pub fn job_prefix() -> String {
+    format!("{PREFIX}:job:")
+}
+
+pub fn job(id: Uuid) -> String {
+    format!("{}{id}", job_prefix())
+}
+
+pub fn result(id: Uuid) -> String {
+    format!("{PREFIX}:result:{id}")
+}
+
+pub fn cancel(id: Uuid) -> String {
+    format!("{PREFIX}:cancel:{id}")
+}
+
+pub fn processing(worker: &str) -> String {
+    format!("{PREFIX}:processing:{worker}")
+}
+
+pub fn workers(language: &str) -> String {
+    format!("{PREFIX}:workers:{language}")
+}
+
+pub fn alive(worker: &str) -> String {
+    format!("{PREFIX}:alive:{worker}")
+}

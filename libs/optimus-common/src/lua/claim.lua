@@ -1,0 +1,13 @@
+-- Marks a job that a worker has just moved to its processing list as running there.
+-- KEYS[1] job record   KEYS[2] the worker's processing list
+-- ARGV[1] job id   ARGV[2] worker id   ARGV[3] now
+-- Returns the spec, or false when the job is no longer runnable (cancelled while
+-- queued, or gone); it is then dropped from the processing list.
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' then
+  redis.call('LREM', KEYS[2], 0, ARGV[1])
+  return false
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'worker', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return redis.call('HGET', KEYS[1], 'spec')

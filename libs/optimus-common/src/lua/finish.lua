@@ -1,0 +1,19 @@
+-- Records how a job ended and takes it off its worker's processing list, together.
+-- KEYS[1] job record   KEYS[2] result   KEYS[3] the worker's processing list   KEYS[4] cancel marker
+-- ARGV[1] job id   ARGV[2] worker id   ARGV[3] terminal status   ARGV[4] result JSON ('' for none)
+-- ARGV[5] error ('' for none)   ARGV[6] now   ARGV[7] ttl (seconds)
+-- Returns 1, or 0 when this worker no longer owns the job (it was recovered meanwhile).
+redis.call('LREM', KEYS[3], 0, ARGV[1])
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[6])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'error', ARGV[5])
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[7])
+end
+redis.call('DEL', KEYS[4])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+return 1
