@@ -1,1 +1,82 @@
-fn main() {}
+//! `optimus-cli`: manages the language registry and the language images.
+//!
+//! - `add-lang`, `remove-lang`, `list-langs` edit `config/languages.json` ([`langs`]).
+//! - `build-image` builds a language's image through the Docker Engine API ([`image`]).
+//!
+//! Every failure ends with one line on stderr and exit code 1.
+
+mod image;
+mod langs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "optimus-cli",
+    about = "Manage Optimus languages and their images"
+)]
+struct Cli {
+    /// The language registry to edit.
+    #[arg(
+        long,
+        global = true,
+        env = "OPTIMUS_LANGUAGES",
+        default_value = "config/languages.json"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add a language: its registry entry, its Dockerfile, and (unless --skip-docker) its image.
+    AddLang(langs::AddLang),
+    /// Remove a language's registry entry (its Dockerfile and image are kept).
+    RemoveLang {
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List the configured languages.
+    ListLangs,
+    /// Build a language's image (skipped when one built from the same Dockerfile and runner exists).
+    BuildImage {
+        /// The language, or several separated by commas.
+        #[arg(long, required_unless_present = "all")]
+        name: Option<String>,
+        /// Build every configured language.
+        #[arg(long)]
+        all: bool,
+        /// Rebuild every layer, even when an up-to-date image exists.
+        #[arg(long)]
+        no_cache: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::AddLang(args) => langs::add(&cli.config, args).await,
+        Command::RemoveLang { name, yes } => langs::remove(&cli.config, &name, yes),
+        Command::ListLangs => langs::list(&cli.config),
+        Command::BuildImage {
+            name,
+            all,
+            no_cache,
+        } => image::build(&cli.config, name.as_deref(), all, no_cache).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

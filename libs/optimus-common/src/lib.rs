@@ -10,12 +10,15 @@
 //! - [`keys`]: the Redis key schema; no other file spells a key.
 //! - [`store`]: every Redis operation on jobs, the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
+//! - `testkit` (feature `testkit`): a private `redis-server` for tests.
 
 pub mod config;
 pub mod job;
 pub mod keys;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod verdict;
 
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};

@@ -73,7 +73,7 @@ impl Scripts {
 #[derive(Clone)]
 pub struct Store {
     client: redis::Client,
-    conn: ConnectionManager,
+    conn: Reconnecting,
     scripts: std::sync::Arc<Scripts>,
     ttl_secs: u64,
     max_attempts: u32,
@@ -112,7 +112,7 @@ impl Store {
             .set_response_timeout(Duration::from_secs(5))
             .set_number_of_retries(2)
             .set_max_delay(500);
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let conn = Reconnecting(client.get_connection_manager_with_config(config).await?);
         Ok(Store {
             client,
             conn,
@@ -211,7 +211,7 @@ impl Store {
             .await?;
         Ok(match outcome.as_str() {
             "missing" => CancelOutcome::Missing,
-            "cancelled" => CancelOutcome::Cancelled,
+            "dequeued" => CancelOutcome::Cancelled,
             "cancelling" => CancelOutcome::Cancelling,
             other => CancelOutcome::AlreadyFinished(JobStatus::parse(other).ok_or_else(|| {
                 StoreError::Corrupt {
@@ -400,6 +400,57 @@ impl Store {
             }
         }
         Ok(recovered)
+    }
+}
+
+/// A connection that survives a Redis restart: the connection manager notices a
+/// dropped connection only when a command fails on it, so such a failure is
+/// retried once on the fresh connection. Every operation here tolerates a repeat.
+#[derive(Clone)]
+struct Reconnecting(ConnectionManager);
+
+/// How long to give the connection manager to reconnect before the one retry.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+fn is_transient(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal()
+}
+
+impl redis::aio::ConnectionLike for Reconnecting {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            match self.0.req_packed_command(cmd).await {
+                Err(e) if is_transient(&e) => {
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    self.0.req_packed_command(cmd).await
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            match self.0.req_packed_commands(cmd, offset, count).await {
+                Err(e) if is_transient(&e) => {
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    self.0.req_packed_commands(cmd, offset, count).await
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
     }
 }
 

@@ -1,0 +1,6 @@
+//! The API against a real `redis-server` started per test. One binary, one helper.
+
+mod helpers;
+mod jobs;
+mod recovery;
+mod validation;

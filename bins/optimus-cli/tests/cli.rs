@@ -1,0 +1,175 @@
+//! optimus-cli on a temporary copy of the registry: add, list, remove, refusals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Repo {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Repo {
+    /// A scratch repository: the shipped registry and Dockerfiles, copied.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::copy(
+            source.join("config/languages.json"),
+            root.join("config/languages.json"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("dockerfiles")).unwrap();
+        std::fs::copy(
+            source.join("dockerfiles/runner.sh"),
+            root.join("dockerfiles/runner.sh"),
+        )
+        .unwrap();
+        Repo { _dir: dir, root }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("config/languages.json")
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_optimus-cli"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn add_list_remove() {
+    let repo = Repo::new();
+    let out = repo.cli(&[
+        "add-lang",
+        "--name",
+        "ruby",
+        "--ext",
+        "rb",
+        "--version",
+        "3.1",
+        "--memory",
+        "128",
+        "--cpu",
+        "0.5",
+        "--run-cmd",
+        "ruby main.rb",
+        "--skip-docker",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let registry = optimus_common::LanguageRegistry::load(repo.config()).unwrap();
+    let ruby = registry.get("ruby").unwrap();
+    assert_eq!(
+        (
+            ruby.memory_limit_mb,
+            ruby.cpu_limit,
+            ruby.source_file.as_str()
+        ),
+        (128, 0.5, "main.rb")
+    );
+    assert_eq!(ruby.run_command.as_deref(), Some("ruby main.rb"));
+    assert!(!ruby.compiled);
+    let dockerfile =
+        std::fs::read_to_string(repo.root.join("dockerfiles/ruby/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("FROM debian:bookworm-slim")
+            && dockerfile.contains("install -y --no-install-recommends ruby")
+    );
+
+    let out = repo.cli(&["list-langs"]);
+    let table = stdout(&out);
+    assert!(out.status.success());
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("NAME"), "{table}");
+    assert_eq!(rows.len(), 5, "{table}");
+    assert!(
+        rows[4].starts_with("ruby") && rows[4].contains("128 MB"),
+        "{table}"
+    );
+
+    let out = repo.cli(&["remove-lang", "--name", "ruby", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let registry = optimus_common::LanguageRegistry::load(repo.config()).unwrap();
+    assert!(registry.find("ruby").is_none());
+    assert_eq!(registry.names(), "python, java, rust");
+}
+
+#[test]
+fn a_duplicate_is_refused_and_the_registry_left_alone() {
+    let repo = Repo::new();
+    let before = std::fs::read_to_string(repo.config()).unwrap();
+    let out = repo.cli(&[
+        "add-lang",
+        "--name",
+        "python",
+        "--ext",
+        "py",
+        "--version",
+        "3",
+        "--skip-docker",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("'python' already exists") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(repo.config()).unwrap(), before);
+}
+
+#[test]
+fn remove_asks_first_and_refuses_without_yes() {
+    let repo = Repo::new();
+    let out = repo.cli(&["remove-lang", "--name", "java"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not removed"), "{}", stderr(&out));
+    assert!(optimus_common::LanguageRegistry::load(repo.config())
+        .unwrap()
+        .find("java")
+        .is_some());
+}
+
+#[test]
+fn errors_are_one_line_and_exit_1() {
+    let repo = Repo::new();
+    for args in [
+        vec!["remove-lang", "--name", "cobol", "--yes"],
+        vec!["build-image", "--name", "cobol"],
+        vec![
+            "add-lang",
+            "--name",
+            "Bad Name",
+            "--ext",
+            "x",
+            "--version",
+            "1",
+            "--skip-docker",
+        ],
+    ] {
+        let out = repo.cli(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    std::fs::write(repo.config(), "{ not json").unwrap();
+    let out = repo.cli(&["list-langs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("languages.json"), "{}", stderr(&out));
+}
