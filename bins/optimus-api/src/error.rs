@@ -14,17 +14,11 @@ use serde_json::json;
 pub enum ApiError {
     /// The body is not the JSON a route takes; `status` is 400, 413, 415 or 422.
     #[error("{message}")]
-    BadBody {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    BadBody { status: StatusCode, code: &'static str, message: String },
     /// A field is present and well-formed but not acceptable.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
-    #[error(
-        "'{0}' is not a job id: job ids are UUIDs such as 3f2b8c1e-6a1d-4c5e-9b7a-2d4f6e8a0c1b"
-    )]
+    #[error("'{0}' is not a job id: job ids are UUIDs such as 3f2b8c1e-6a1d-4c5e-9b7a-2d4f6e8a0c1b")]
     BadJobId(String),
     #[error("job {0} does not exist (job records expire after their TTL)")]
     JobNotFound(String),
@@ -38,10 +32,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Invalid {
-            code,
-            message: message.into(),
-        }
+        ApiError::Invalid { code, message: message.into() }
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
@@ -69,10 +60,7 @@ impl IntoResponse for ApiError {
         let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
         let mut response = (status, body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
         response
     }

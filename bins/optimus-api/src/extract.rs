@@ -29,28 +29,20 @@ where
 fn body_error(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
     let (code, message) = match &rejection {
-        JsonRejection::JsonDataError(e) => (
-            "invalid_field",
-            format!("the JSON does not describe a job: {}", e.body_text()),
-        ),
-        JsonRejection::JsonSyntaxError(e) => (
-            "malformed_json",
-            format!("the body is not valid JSON: {}", e.body_text()),
-        ),
-        JsonRejection::MissingJsonContentType(_) => (
-            "unsupported_media_type",
-            "send the body as JSON with 'Content-Type: application/json'".to_string(),
-        ),
+        JsonRejection::JsonDataError(e) => {
+            ("invalid_field", format!("the JSON does not describe a job: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ("malformed_json", format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ("unsupported_media_type", "send the body as JSON with 'Content-Type: application/json'".to_string())
+        }
         _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
             "body_too_large",
-            "the request body is larger than the configured cap (OPTIMUS_MAX_BODY_BYTES)"
-                .to_string(),
+            "the request body is larger than the configured cap (OPTIMUS_MAX_BODY_BYTES)".to_string(),
         ),
         other => ("unreadable_body", other.body_text()),
     };
-    ApiError::BadBody {
-        status,
-        code,
-        message,
-    }
+    ApiError::BadBody { status, code, message }
 }

@@ -39,10 +39,7 @@ pub fn app(state: AppState) -> Router {
     let body_cap = state.settings.limits.max_body_bytes;
     Router::new()
         .route("/jobs", axum::routing::post(routes::jobs::submit))
-        .route(
-            "/jobs/{id}",
-            get(routes::jobs::get).delete(routes::jobs::cancel),
-        )
+        .route("/jobs/{id}", get(routes::jobs::get).delete(routes::jobs::cancel))
         .route("/languages", get(routes::languages::list))
         .route("/health", get(routes::health::check))
         .fallback(routes::not_found)
@@ -53,12 +50,6 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on `listener` until `shutdown` is cancelled, then lets the
 /// requests in flight finish.
-pub async fn run(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

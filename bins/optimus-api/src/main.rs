@@ -12,9 +12,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
     let settings = Settings::from_env()?;
@@ -25,18 +23,12 @@ async fn main() -> anyhow::Result<()> {
     let addr = format!("{host}:{port}");
 
     let store = connect(&settings).await?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, languages = %registry.names(), "optimus-api listening");
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    let state = AppState {
-        store,
-        registry: Arc::new(registry),
-        settings: Arc::new(settings),
-    };
+    let state = AppState { store, registry: Arc::new(registry), settings: Arc::new(settings) };
     optimus_api::run(listener, state, shutdown).await?;
     tracing::info!("optimus-api stopped");
     Ok(())
@@ -55,14 +47,12 @@ async fn connect(settings: &Settings) -> anyhow::Result<Store> {
             }
         }
     }
-    Err(last.expect("tried at least once"))
-        .with_context(|| format!("cannot reach Redis at {}", settings.redis_url))
+    Err(last.expect("tried at least once")).with_context(|| format!("cannot reach Redis at {}", settings.redis_url))
 }
 
 async fn signal_shutdown(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

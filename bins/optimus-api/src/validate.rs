@@ -51,19 +51,12 @@ pub fn validate<'r>(
     let lang = registry.find(&req.language).ok_or_else(|| {
         ApiError::invalid(
             "unknown_language",
-            format!(
-                "language '{}' is not available; available: {}",
-                req.language,
-                registry.names()
-            ),
+            format!("language '{}' is not available; available: {}", req.language, registry.names()),
         )
     })?;
 
     if req.source_code.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "empty_source",
-            "source_code is empty; send the program's source text",
-        ));
+        return Err(ApiError::invalid("empty_source", "source_code is empty; send the program's source text"));
     }
     if req.source_code.len() > limits.max_source_bytes {
         return Err(ApiError::invalid(
@@ -80,40 +73,24 @@ pub fn validate<'r>(
     if !(MIN_TIMEOUT_MS..=limits.max_timeout_ms).contains(&timeout_ms) {
         return Err(ApiError::invalid(
             "limit_out_of_range",
-            format!(
-                "timeout_ms is {timeout_ms}; accepted: {MIN_TIMEOUT_MS} to {} (per test)",
-                limits.max_timeout_ms
-            ),
+            format!("timeout_ms is {timeout_ms}; accepted: {MIN_TIMEOUT_MS} to {} (per test)", limits.max_timeout_ms),
         ));
     }
     let memory_limit_mb = req.memory_limit_mb.unwrap_or(lang.memory_limit_mb);
     if !(MIN_MEMORY_MB..=limits.max_memory_mb).contains(&memory_limit_mb) {
         return Err(ApiError::invalid(
             "limit_out_of_range",
-            format!(
-                "memory_limit_mb is {memory_limit_mb}; accepted: {MIN_MEMORY_MB} to {}",
-                limits.max_memory_mb
-            ),
+            format!("memory_limit_mb is {memory_limit_mb}; accepted: {MIN_MEMORY_MB} to {}", limits.max_memory_mb),
         ));
     }
 
     let test_cases = match req.test_cases {
-        None => vec![TestCase {
-            id: 1,
-            input: String::new(),
-            expected_output: None,
-            weight: 1,
-        }],
+        None => vec![TestCase { id: 1, input: String::new(), expected_output: None, weight: 1 }],
         Some(tests) => validate_tests(tests, limits)?,
     };
 
-    let spec = JobSpec {
-        language: lang.name.clone(),
-        source_code: req.source_code,
-        test_cases,
-        timeout_ms,
-        memory_limit_mb,
-    };
+    let spec =
+        JobSpec { language: lang.name.clone(), source_code: req.source_code, test_cases, timeout_ms, memory_limit_mb };
     Ok((spec, lang))
 }
 
@@ -127,11 +104,7 @@ fn validate_tests(tests: Vec<TestCaseRequest>, limits: &Limits) -> Result<Vec<Te
     if tests.len() > limits.max_tests {
         return Err(ApiError::invalid(
             "too_many_tests",
-            format!(
-                "{} test cases sent; the most accepted is {}",
-                tests.len(),
-                limits.max_tests
-            ),
+            format!("{} test cases sent; the most accepted is {}", tests.len(), limits.max_tests),
         ));
     }
     let mut seen = HashSet::new();
@@ -149,10 +122,7 @@ fn validate_tests(tests: Vec<TestCaseRequest>, limits: &Limits) -> Result<Vec<Te
             let too_big = |field: &str, len: usize| {
                 ApiError::invalid(
                     "test_too_large",
-                    format!(
-                        "test {id}: {field} is {len} bytes; the most accepted is {} bytes",
-                        limits.max_test_bytes
-                    ),
+                    format!("test {id}: {field} is {len} bytes; the most accepted is {} bytes", limits.max_test_bytes),
                 )
             };
             if t.input.len() > limits.max_test_bytes {
@@ -170,12 +140,7 @@ fn validate_tests(tests: Vec<TestCaseRequest>, limits: &Limits) -> Result<Vec<Te
                     format!("test {id}: weight is {weight}; accepted: 0 to {MAX_WEIGHT}"),
                 ));
             }
-            Ok(TestCase {
-                id,
-                input: t.input,
-                expected_output: t.expected_output,
-                weight,
-            })
+            Ok(TestCase { id, input: t.input, expected_output: t.expected_output, weight })
         })
         .collect()
 }

@@ -9,50 +9,23 @@ use anyhow::{bail, Context};
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
-use optimus_common::{LanguageConfig, LanguageRegistry};
+use optimus_common::{fingerprint, LanguageConfig, LanguageRegistry};
 
 /// Image label holding a hash of the Dockerfile and runner the image was built from.
 const HASH_LABEL: &str = "optimus.build-hash";
 
 /// The repository root: the registry lives in `<root>/config/`.
 pub fn repo_root(config: &Path) -> PathBuf {
-    let dir = config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dir.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
+    let dir = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
 }
 
-/// FNV-1a: a stable fingerprint of the build inputs (no cryptographic need here).
-fn fingerprint(parts: &[&[u8]]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.iter().chain(b"\0") {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
-pub async fn build(
-    config: &Path,
-    names: Option<&str>,
-    all: bool,
-    no_cache: bool,
-) -> anyhow::Result<()> {
+pub async fn build(config: &Path, names: Option<&str>, all: bool, no_cache: bool) -> anyhow::Result<()> {
     let registry = LanguageRegistry::load(config)?;
     let langs: Vec<&LanguageConfig> = if all {
         registry.languages().iter().collect()
     } else {
-        let names = names
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
+        let names = names.unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty());
         names.map(|n| registry.get(n)).collect::<Result<_, _>>()?
     };
     let docker = Docker::connect_with_defaults()
@@ -67,27 +40,18 @@ pub async fn build(
     Ok(())
 }
 
-async fn build_one(
-    docker: &Docker,
-    root: &Path,
-    lang: &LanguageConfig,
-    no_cache: bool,
-) -> anyhow::Result<()> {
+async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache: bool) -> anyhow::Result<()> {
     let dockerfile_path = root.join(&lang.dockerfile);
     let context_dir = root.join("dockerfiles");
     let runner_path = context_dir.join("runner.sh");
-    let dockerfile = std::fs::read(&dockerfile_path)
-        .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
-    let runner = std::fs::read(&runner_path)
-        .with_context(|| format!("cannot read {}", runner_path.display()))?;
+    let dockerfile =
+        std::fs::read(&dockerfile_path).with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
+    let runner = std::fs::read(&runner_path).with_context(|| format!("cannot read {}", runner_path.display()))?;
     let hash = fingerprint(&[&dockerfile, &runner]);
 
     if !no_cache {
         if let Ok(existing) = docker.inspect_image(&lang.image).await {
-            let built_from = existing
-                .config
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(HASH_LABEL).cloned());
+            let built_from = existing.config.and_then(|c| c.labels).and_then(|l| l.get(HASH_LABEL).cloned());
             if built_from.as_deref() == Some(hash.as_str()) {
                 println!("{}: {} is up to date; skipped", lang.name, lang.image);
                 return Ok(());
@@ -99,13 +63,7 @@ async fn build_one(
     // The context: runner.sh and this language's directory, nothing else.
     let relative = dockerfile_path
         .strip_prefix(&context_dir)
-        .with_context(|| {
-            format!(
-                "{} must be inside {}",
-                dockerfile_path.display(),
-                context_dir.display()
-            )
-        })?
+        .with_context(|| format!("{} must be inside {}", dockerfile_path.display(), context_dir.display()))?
         .to_path_buf();
     let lang_dir = relative.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut tar = tar::Builder::new(Vec::new());
@@ -117,10 +75,7 @@ async fn build_one(
     }
     let context = tar.into_inner()?;
 
-    let labels = HashMap::from([
-        (HASH_LABEL, hash.as_str()),
-        ("optimus.language", lang.name.as_str()),
-    ]);
+    let labels = HashMap::from([(HASH_LABEL, hash.as_str()), ("optimus.language", lang.name.as_str())]);
     let options = BuildImageOptionsBuilder::new()
         .dockerfile(&relative.to_string_lossy())
         .t(&lang.image)
@@ -129,10 +84,7 @@ async fn build_one(
         .nocache(no_cache)
         .labels(&labels)
         .build();
-    println!(
-        "{}: building {} from {}",
-        lang.name, lang.image, lang.dockerfile
-    );
+    println!("{}: building {} from {}", lang.name, lang.image, lang.dockerfile);
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     let mut stdout = std::io::stdout();
     while let Some(item) = stream.next().await {
@@ -141,11 +93,7 @@ async fn build_one(
             bail!("building {} failed: {}", lang.image, err.trim());
         }
         if let Some(line) = info.stream {
-            write!(
-                stdout,
-                "  {}",
-                line.replace('\n', "\n  ").trim_end_matches(' ')
-            )?;
+            write!(stdout, "  {}", line.replace('\n', "\n  ").trim_end_matches(' '))?;
         }
         stdout.flush()?;
     }
@@ -156,9 +104,7 @@ async fn build_one(
 /// A missing base image would make Docker try a registry; say how to make it instead.
 async fn check_base(docker: &Docker, dockerfile: &str) -> anyhow::Result<()> {
     let base = dockerfile.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("FROM ")
-            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        l.trim().strip_prefix("FROM ").map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
     });
     if let Some(base) = base {
         if docker.inspect_image(&base).await.is_err() {
@@ -173,22 +119,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprint_changes_with_any_input() {
-        let a = fingerprint(&[b"FROM x", b"runner"]);
-        assert_eq!(a, fingerprint(&[b"FROM x", b"runner"]));
-        assert_ne!(a, fingerprint(&[b"FROM x", b"runner2"]));
-        assert_ne!(a, fingerprint(&[b"FROM xr", b"unner"]));
-    }
-
-    #[test]
     fn root_is_the_parent_of_the_config_directory() {
-        assert_eq!(
-            repo_root(Path::new("config/languages.json")),
-            PathBuf::from(".")
-        );
-        assert_eq!(
-            repo_root(Path::new("/a/b/config/l.json")),
-            PathBuf::from("/a/b")
-        );
+        assert_eq!(repo_root(Path::new("config/languages.json")), PathBuf::from("."));
+        assert_eq!(repo_root(Path::new("/a/b/config/l.json")), PathBuf::from("/a/b"));
     }
 }

@@ -43,7 +43,12 @@ pub struct AddLang {
 pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
     let mut registry = LanguageRegistry::load(config)?;
     if registry.find(&args.name).is_some() {
-        bail!("language '{}' already exists in {}; remove it first with: optimus-cli remove-lang --name {}", args.name, config.display(), args.name);
+        bail!(
+            "language '{}' already exists in {}; remove it first with: optimus-cli remove-lang --name {}",
+            args.name,
+            config.display(),
+            args.name
+        );
     }
     let mut lang = LanguageConfig::new(&args.name, &args.ext, &args.version);
     lang.memory_limit_mb = args.memory;
@@ -59,12 +64,8 @@ pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
         println!("keeping the existing {}", dockerfile.display());
     } else {
         let packages = args.packages.unwrap_or_else(|| args.name.clone());
-        std::fs::create_dir_all(
-            dockerfile
-                .parent()
-                .expect("dockerfiles/<name>/Dockerfile has a parent"),
-        )
-        .with_context(|| format!("cannot create the directory of {}", dockerfile.display()))?;
+        std::fs::create_dir_all(dockerfile.parent().expect("dockerfiles/<name>/Dockerfile has a parent"))
+            .with_context(|| format!("cannot create the directory of {}", dockerfile.display()))?;
         std::fs::write(&dockerfile, dockerfile_template(&lang.name, &packages))
             .with_context(|| format!("cannot write {}", dockerfile.display()))?;
         println!("wrote {}", dockerfile.display());
@@ -72,10 +73,7 @@ pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
     registry.save()?;
     println!("added '{}' to {}", lang.name, config.display());
     if args.skip_docker {
-        println!(
-            "image not built (--skip-docker); build it with: optimus-cli build-image --name {}",
-            lang.name
-        );
+        println!("image not built (--skip-docker); build it with: optimus-cli build-image --name {}", lang.name);
         return Ok(());
     }
     image::build(config, Some(&lang.name), false, false).await
@@ -113,20 +111,13 @@ pub fn remove(config: &Path, name: &str, yes: bool) -> anyhow::Result<()> {
     }
     let lang = registry.remove(name)?;
     registry.save()?;
-    println!(
-        "removed '{name}' from {}; {} and the image {} are kept",
-        config.display(),
-        lang.dockerfile,
-        lang.image
-    );
+    println!("removed '{name}' from {}; {} and the image {} are kept", config.display(), lang.dockerfile, lang.image);
     Ok(())
 }
 
 pub fn list(config: &Path) -> anyhow::Result<()> {
     let registry = LanguageRegistry::load(config)?;
-    let header = [
-        "NAME", "VERSION", "EXT", "COMPILED", "MEMORY", "CPU", "TIMEOUT", "IMAGE",
-    ];
+    let header = ["NAME", "VERSION", "EXT", "COMPILED", "MEMORY", "CPU", "TIMEOUT", "IMAGE"];
     let rows: Vec<[String; 8]> = registry
         .languages()
         .iter()
@@ -144,20 +135,10 @@ pub fn list(config: &Path) -> anyhow::Result<()> {
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());

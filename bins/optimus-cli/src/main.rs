@@ -14,18 +14,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "optimus-cli",
-    about = "Manage Optimus languages and their images"
-)]
+#[command(name = "optimus-cli", about = "Manage Optimus languages and their images")]
 struct Cli {
     /// The language registry to edit.
-    #[arg(
-        long,
-        global = true,
-        env = "OPTIMUS_LANGUAGES",
-        default_value = "config/languages.json"
-    )]
+    #[arg(long, global = true, env = "OPTIMUS_LANGUAGES", default_value = "config/languages.json")]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -66,11 +58,7 @@ async fn main() -> ExitCode {
         Command::AddLang(args) => langs::add(&cli.config, args).await,
         Command::RemoveLang { name, yes } => langs::remove(&cli.config, &name, yes),
         Command::ListLangs => langs::list(&cli.config),
-        Command::BuildImage {
-            name,
-            all,
-            no_cache,
-        } => image::build(&cli.config, name.as_deref(), all, no_cache).await,
+        Command::BuildImage { name, all, no_cache } => image::build(&cli.config, name.as_deref(), all, no_cache).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

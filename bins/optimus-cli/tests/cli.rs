@@ -15,17 +15,9 @@ impl Repo {
         let root = dir.path().to_path_buf();
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         std::fs::create_dir_all(root.join("config")).unwrap();
-        std::fs::copy(
-            source.join("config/languages.json"),
-            root.join("config/languages.json"),
-        )
-        .unwrap();
+        std::fs::copy(source.join("config/languages.json"), root.join("config/languages.json")).unwrap();
         std::fs::create_dir_all(root.join("dockerfiles")).unwrap();
-        std::fs::copy(
-            source.join("dockerfiles/runner.sh"),
-            root.join("dockerfiles/runner.sh"),
-        )
-        .unwrap();
+        std::fs::copy(source.join("dockerfiles/runner.sh"), root.join("dockerfiles/runner.sh")).unwrap();
         Repo { _dir: dir, root }
     }
 
@@ -75,18 +67,10 @@ fn add_list_remove() {
 
     let registry = optimus_common::LanguageRegistry::load(repo.config()).unwrap();
     let ruby = registry.get("ruby").unwrap();
-    assert_eq!(
-        (
-            ruby.memory_limit_mb,
-            ruby.cpu_limit,
-            ruby.source_file.as_str()
-        ),
-        (128, 0.5, "main.rb")
-    );
+    assert_eq!((ruby.memory_limit_mb, ruby.cpu_limit, ruby.source_file.as_str()), (128, 0.5, "main.rb"));
     assert_eq!(ruby.run_command.as_deref(), Some("ruby main.rb"));
     assert!(!ruby.compiled);
-    let dockerfile =
-        std::fs::read_to_string(repo.root.join("dockerfiles/ruby/Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo.root.join("dockerfiles/ruby/Dockerfile")).unwrap();
     assert!(
         dockerfile.contains("FROM debian:bookworm-slim")
             && dockerfile.contains("install -y --no-install-recommends ruby")
@@ -98,10 +82,7 @@ fn add_list_remove() {
     let rows: Vec<&str> = table.lines().collect();
     assert!(rows[0].starts_with("NAME"), "{table}");
     assert_eq!(rows.len(), 5, "{table}");
-    assert!(
-        rows[4].starts_with("ruby") && rows[4].contains("128 MB"),
-        "{table}"
-    );
+    assert!(rows[4].starts_with("ruby") && rows[4].contains("128 MB"), "{table}");
 
     let out = repo.cli(&["remove-lang", "--name", "ruby", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -114,22 +95,10 @@ fn add_list_remove() {
 fn a_duplicate_is_refused_and_the_registry_left_alone() {
     let repo = Repo::new();
     let before = std::fs::read_to_string(repo.config()).unwrap();
-    let out = repo.cli(&[
-        "add-lang",
-        "--name",
-        "python",
-        "--ext",
-        "py",
-        "--version",
-        "3",
-        "--skip-docker",
-    ]);
+    let out = repo.cli(&["add-lang", "--name", "python", "--ext", "py", "--version", "3", "--skip-docker"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("'python' already exists") && err.lines().count() == 1,
-        "{err}"
-    );
+    assert!(err.contains("'python' already exists") && err.lines().count() == 1, "{err}");
     assert_eq!(std::fs::read_to_string(repo.config()).unwrap(), before);
 }
 
@@ -139,10 +108,7 @@ fn remove_asks_first_and_refuses_without_yes() {
     let out = repo.cli(&["remove-lang", "--name", "java"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not removed"), "{}", stderr(&out));
-    assert!(optimus_common::LanguageRegistry::load(repo.config())
-        .unwrap()
-        .find("java")
-        .is_some());
+    assert!(optimus_common::LanguageRegistry::load(repo.config()).unwrap().find("java").is_some());
 }
 
 #[test]
@@ -151,16 +117,7 @@ fn errors_are_one_line_and_exit_1() {
     for args in [
         vec!["remove-lang", "--name", "cobol", "--yes"],
         vec!["build-image", "--name", "cobol"],
-        vec![
-            "add-lang",
-            "--name",
-            "Bad Name",
-            "--ext",
-            "x",
-            "--version",
-            "1",
-            "--skip-docker",
-        ],
+        vec!["add-lang", "--name", "Bad Name", "--ext", "x", "--version", "1", "--skip-docker"],
     ] {
         let out = repo.cli(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

@@ -58,48 +58,26 @@ fn text(mut bytes: Vec<u8>, limit: usize) -> (String, bool) {
 }
 
 /// The verdict on one test.
-pub fn judge_test(
-    test: &TestCase,
-    run: TestRun,
-    spec: &JobSpec,
-    limits: &JudgeLimits,
-) -> TestResult {
+pub fn judge_test(test: &TestCase, run: TestRun, spec: &JobSpec, limits: &JudgeLimits) -> TestResult {
     let (exit_code, signal) = exit_or_signal(run.exit_status);
     let (stdout, out_cut) = text(run.stdout, limits.output_limit);
     let (stderr, err_cut) = text(run.stderr, limits.output_limit);
     let limit_kb = u64::from(spec.memory_limit_mb) * 1024;
     // The JVM reports its own heap exhaustion instead of being killed.
-    let java_oom =
-        exit_code.is_some_and(|c| c != 0) && stderr.contains("java.lang.OutOfMemoryError");
+    let java_oom = exit_code.is_some_and(|c| c != 0) && stderr.contains("java.lang.OutOfMemoryError");
 
-    let (verdict, message) = if run.timed_out {
-        (
-            Verdict::TimeLimitExceeded,
-            Some(format!("killed at the {} ms time limit", spec.timeout_ms)),
-        )
+    // Past the output cap first: a program that ignores SIGXFSZ (the JVM does) and
+    // keeps writing into the cap until its time runs out still flooded.
+    let (verdict, message) = if out_cut || err_cut || signal == Some(SIGXFSZ) {
+        (Verdict::OutputLimitExceeded, Some(format!("wrote more than {} bytes", limits.output_limit)))
+    } else if run.timed_out {
+        (Verdict::TimeLimitExceeded, Some(format!("killed at the {} ms time limit", spec.timeout_ms)))
     } else if run.oom_killed || run.peak_kb > limit_kb || java_oom {
-        (
-            Verdict::MemoryLimitExceeded,
-            Some(format!(
-                "used more than the {} MB memory limit",
-                spec.memory_limit_mb
-            )),
-        )
-    } else if out_cut || err_cut || signal == Some(SIGXFSZ) {
-        (
-            Verdict::OutputLimitExceeded,
-            Some(format!("wrote more than {} bytes", limits.output_limit)),
-        )
+        (Verdict::MemoryLimitExceeded, Some(format!("used more than the {} MB memory limit", spec.memory_limit_mb)))
     } else if let Some(sig) = signal {
-        (
-            Verdict::RuntimeError,
-            Some(format!("killed by signal {sig} ({})", signal_name(sig))),
-        )
+        (Verdict::RuntimeError, Some(format!("killed by signal {sig} ({})", signal_name(sig))))
     } else if exit_code != Some(0) {
-        (
-            Verdict::RuntimeError,
-            Some(format!("exited with code {}", exit_code.unwrap_or(-1))),
-        )
+        (Verdict::RuntimeError, Some(format!("exited with code {}", exit_code.unwrap_or(-1))))
     } else {
         match &test.expected_output {
             None => (Verdict::Accepted, None),
@@ -129,12 +107,7 @@ pub fn judge_job(
     compile_output: Option<String>,
     limits: &JudgeLimits,
 ) -> JobResult {
-    let results = spec
-        .test_cases
-        .iter()
-        .zip(runs)
-        .map(|(test, run)| judge_test(test, run, spec, limits))
-        .collect();
+    let results = spec.test_cases.iter().zip(runs).map(|(test, run)| judge_test(test, run, spec, limits)).collect();
     JobResult::from_tests(results, &weights(spec), compile_output)
 }
 
@@ -162,13 +135,7 @@ mod tests {
     }
 
     fn run(stdout: &str, exit: i32) -> TestRun {
-        TestRun {
-            exit_status: exit,
-            stdout: stdout.into(),
-            time_us: 12_345,
-            peak_kb: 1000,
-            ..TestRun::default()
-        }
+        TestRun { exit_status: exit, stdout: stdout.into(), time_us: 12_345, peak_kb: 1000, ..TestRun::default() }
     }
 
     const L: JudgeLimits = JudgeLimits { output_limit: 16 };
@@ -194,44 +161,13 @@ mod tests {
         assert_eq!(verdict(None, run("", 1)), Verdict::RuntimeError);
         assert_eq!(verdict(None, run("", 139)), Verdict::RuntimeError);
         assert_eq!(
-            verdict(
-                None,
-                TestRun {
-                    timed_out: true,
-                    exit_status: 137,
-                    ..run("", 137)
-                }
-            ),
+            verdict(None, TestRun { timed_out: true, exit_status: 137, ..run("", 137) }),
             Verdict::TimeLimitExceeded
         );
-        assert_eq!(
-            verdict(
-                None,
-                TestRun {
-                    oom_killed: true,
-                    ..run("", 137)
-                }
-            ),
-            Verdict::MemoryLimitExceeded
-        );
-        assert_eq!(
-            verdict(
-                None,
-                TestRun {
-                    peak_kb: 65 * 1024,
-                    ..run("", 0)
-                }
-            ),
-            Verdict::MemoryLimitExceeded
-        );
-        assert_eq!(
-            verdict(Some("x"), run("0123456789abcdefXYZ", 0)),
-            Verdict::OutputLimitExceeded
-        );
-        assert_eq!(
-            verdict(None, run("", 128 + 25)),
-            Verdict::OutputLimitExceeded
-        );
+        assert_eq!(verdict(None, TestRun { oom_killed: true, ..run("", 137) }), Verdict::MemoryLimitExceeded);
+        assert_eq!(verdict(None, TestRun { peak_kb: 65 * 1024, ..run("", 0) }), Verdict::MemoryLimitExceeded);
+        assert_eq!(verdict(Some("x"), run("0123456789abcdefXYZ", 0)), Verdict::OutputLimitExceeded);
+        assert_eq!(verdict(None, run("", 128 + 25)), Verdict::OutputLimitExceeded);
     }
 
     #[test]
@@ -246,23 +182,10 @@ mod tests {
     #[test]
     fn score_sums_passed_weights_and_overall_is_first_failure() {
         let mut s = spec(Some("a"));
-        s.test_cases.push(TestCase {
-            id: 8,
-            input: String::new(),
-            expected_output: Some("b".into()),
-            weight: 2,
-        });
-        s.test_cases.push(TestCase {
-            id: 9,
-            input: String::new(),
-            expected_output: Some("c".into()),
-            weight: 5,
-        });
+        s.test_cases.push(TestCase { id: 8, input: String::new(), expected_output: Some("b".into()), weight: 2 });
+        s.test_cases.push(TestCase { id: 9, input: String::new(), expected_output: Some("c".into()), weight: 5 });
         let res = judge_job(&s, vec![run("a", 0), run("x", 0), run("", 1)], None, &L);
-        assert_eq!(
-            (res.score, res.max_score, res.passed_tests, res.total_tests),
-            (3, 10, 1, 3)
-        );
+        assert_eq!((res.score, res.max_score, res.passed_tests, res.total_tests), (3, 10, 1, 3));
         assert_eq!(res.overall_status, Verdict::WrongAnswer);
     }
 }

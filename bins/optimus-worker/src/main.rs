@@ -27,32 +27,22 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let settings = Settings::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
     let language = registry.get(&args.language)?.clone();
     let concurrency = args.concurrency.unwrap_or(language.concurrency).max(1);
-    let config = WorkerConfig {
-        language,
-        concurrency,
-        settings,
-        drain_timeout: Duration::from_secs(args.drain_secs),
-    };
+    let config = WorkerConfig { language, concurrency, settings, drain_timeout: Duration::from_secs(args.drain_secs) };
 
-    let worker = Worker::start(config)
-        .await
-        .context("the worker cannot start")?;
+    let worker = Worker::start(config).await.context("the worker cannot start")?;
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
             let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -15,12 +15,7 @@ pub enum CompileStatus {
 /// One report from the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
-    Compile {
-        status: CompileStatus,
-        exit_code: i32,
-        time_ms: u64,
-        output: Vec<u8>,
-    },
+    Compile { status: CompileStatus, exit_code: i32, time_ms: u64, output: Vec<u8> },
     Test(TestRun),
     Done,
 }
@@ -47,17 +42,8 @@ pub struct TestRun {
 pub struct ProtocolError(pub String);
 
 enum Pending {
-    Compile {
-        status: CompileStatus,
-        exit_code: i32,
-        time_ms: u64,
-        len: usize,
-    },
-    Test {
-        run: TestRun,
-        out_len: usize,
-        err_len: usize,
-    },
+    Compile { status: CompileStatus, exit_code: i32, time_ms: u64, len: usize },
+    Test { run: TestRun, out_len: usize, err_len: usize },
 }
 
 /// An incremental parser: feed it chunks as they arrive, take reports as they complete.
@@ -71,14 +57,8 @@ const MAGIC: &str = "@@optimus ";
 /// A header line longer than this is not a header: the stream is corrupt.
 const MAX_HEADER: usize = 256;
 
-fn num<T: std::str::FromStr>(
-    field: Option<&str>,
-    what: &str,
-    line: &str,
-) -> Result<T, ProtocolError> {
-    field
-        .and_then(|f| f.parse().ok())
-        .ok_or_else(|| ProtocolError(format!("bad {what} in {line:?}")))
+fn num<T: std::str::FromStr>(field: Option<&str>, what: &str, line: &str) -> Result<T, ProtocolError> {
+    field.and_then(|f| f.parse().ok()).ok_or_else(|| ProtocolError(format!("bad {what} in {line:?}")))
 }
 
 impl Parser {
@@ -144,9 +124,7 @@ impl Parser {
         }
         let need = match &self.pending {
             Some(Pending::Compile { len, .. }) => *len,
-            Some(Pending::Test {
-                out_len, err_len, ..
-            }) => out_len + err_len,
+            Some(Pending::Test { out_len, err_len, .. }) => out_len + err_len,
             None => unreachable!("set above"),
         };
         if self.buf.len() < need {
@@ -154,20 +132,10 @@ impl Parser {
         }
         let body: Vec<u8> = self.buf.drain(..need).collect();
         Ok(Some(match self.pending.take().expect("checked above") {
-            Pending::Compile {
-                status,
-                exit_code,
-                time_ms,
-                ..
-            } => Report::Compile {
-                status,
-                exit_code,
-                time_ms,
-                output: body,
-            },
-            Pending::Test {
-                mut run, out_len, ..
-            } => {
+            Pending::Compile { status, exit_code, time_ms, .. } => {
+                Report::Compile { status, exit_code, time_ms, output: body }
+            }
+            Pending::Test { mut run, out_len, .. } => {
                 let mut body = body;
                 run.stderr = body.split_off(out_len);
                 run.stdout = body;
@@ -211,16 +179,9 @@ mod tests {
                     output: b"err\n!".to_vec()
                 }
             );
-            let Report::Test(t) = &reports[1] else {
-                panic!()
-            };
-            assert_eq!(
-                (t.stdout.as_slice(), t.stderr.as_slice()),
-                (&b"a\nb"[..], &b"xy"[..])
-            );
-            let Report::Test(t) = &reports[2] else {
-                panic!()
-            };
+            let Report::Test(t) = &reports[1] else { panic!() };
+            assert_eq!((t.stdout.as_slice(), t.stderr.as_slice()), (&b"a\nb"[..], &b"xy"[..]));
+            let Report::Test(t) = &reports[2] else { panic!() };
             assert!(t.oom_killed && t.timed_out && t.exit_status == 137 && t.time_us == 2_000_000);
             assert_eq!(reports[3], Report::Done);
         }

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
 use bollard::models::{
-    ContainerCreateBody, ContainerUpdateBody, ExecConfig, HostConfig, HostConfigLogConfig,
-    ResourcesUlimits,
+    ContainerCreateBody, ContainerUpdateBody, ExecConfig, HostConfig, HostConfigLogConfig, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -38,6 +37,9 @@ const RUNNER: &str = "/opt/optimus/runner.sh";
 const LABEL_SANDBOX: &str = "optimus.sandbox";
 const LABEL_LANGUAGE: &str = "optimus.language";
 const LABEL_WORKER: &str = "optimus.worker";
+/// Which deployment (which Redis) a container belongs to: only that deployment's
+/// workers know whether its owner is alive.
+const LABEL_DEPLOYMENT: &str = "optimus.deployment";
 /// Memory for the runner's shell, `time` and `timeout` beside the program.
 const RUNNER_OVERHEAD_MB: i64 = 16;
 /// Slack the worker allows the runner past the limits it enforces itself, before
@@ -48,7 +50,9 @@ const STALL_GRACE: Duration = Duration::from_secs(10);
 pub enum SandboxError {
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
-    #[error("image {image} for language '{language}' is missing; build it with: optimus-cli build-image --name {language}")]
+    #[error(
+        "image {image} for language '{language}' is missing; build it with: optimus-cli build-image --name {language}"
+    )]
     ImageMissing { language: String, image: String },
     #[error("the runner failed: {0}")]
     Runner(String),
@@ -67,10 +71,7 @@ pub enum Execution {
     /// The compile step failed (or timed out); no test ran.
     CompileFailed { output: String, timed_out: bool },
     /// Every test ran, in order. `compile_output` is what the compiler printed.
-    Ran {
-        compile_output: Option<String>,
-        runs: Vec<TestRun>,
-    },
+    Ran { compile_output: Option<String>, runs: Vec<TestRun> },
 }
 
 /// Where the time of one job went, for logs and benchmarks.
@@ -88,6 +89,7 @@ pub struct Sandbox {
     docker: Docker,
     language: LanguageConfig,
     worker_id: String,
+    deployment: String,
     output_limit: usize,
 }
 
@@ -112,10 +114,7 @@ impl Drop for Lease {
 }
 
 fn force_remove() -> bollard::query_parameters::RemoveContainerOptions {
-    RemoveContainerOptionsBuilder::new()
-        .force(true)
-        .v(true)
-        .build()
+    RemoveContainerOptionsBuilder::new().force(true).v(true).build()
 }
 
 fn mb(n: i64) -> i64 {
@@ -124,19 +123,16 @@ fn mb(n: i64) -> i64 {
 
 impl Sandbox {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
-    /// checks that the language's image is there.
+    /// checks that the language's image is there. `deployment` names the job
+    /// store this worker serves, so that sweeps leave other deployments alone.
     pub async fn connect(
         language: LanguageConfig,
         worker_id: String,
+        deployment: String,
         output_limit: usize,
     ) -> Result<Self, SandboxError> {
         let docker = Docker::connect_with_defaults()?.negotiate_version().await?;
-        let sandbox = Sandbox {
-            docker,
-            language,
-            worker_id,
-            output_limit,
-        };
+        let sandbox = Sandbox { docker, language, worker_id, deployment, output_limit };
         sandbox.check_image().await?;
         Ok(sandbox)
     }
@@ -144,12 +140,12 @@ impl Sandbox {
     async fn check_image(&self) -> Result<(), SandboxError> {
         match self.docker.inspect_image(&self.language.image).await {
             Ok(_) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Err(SandboxError::ImageMissing {
-                language: self.language.name.clone(),
-                image: self.language.image.clone(),
-            }),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(SandboxError::ImageMissing {
+                    language: self.language.name.clone(),
+                    image: self.language.image.clone(),
+                })
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -159,30 +155,27 @@ impl Sandbox {
     pub async fn sweep(&self, is_alive: impl Fn(&str) -> bool) -> Result<usize, SandboxError> {
         let filters = HashMap::from([(
             "label",
-            vec![
-                format!("{LABEL_SANDBOX}=1"),
-                format!("{LABEL_LANGUAGE}={}", self.language.name),
-            ],
+            vec![format!("{LABEL_SANDBOX}=1"), format!("{LABEL_LANGUAGE}={}", self.language.name)],
         )]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let mut removed = 0;
         for c in self.docker.list_containers(Some(options)).await? {
-            let owner = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_WORKER))
-                .map(String::as_str)
-                .unwrap_or("");
+            // The engine's label filter is only a first cut (some engines do not
+            // AND several labels): check every label here before removing anything.
+            let labels = c.labels.unwrap_or_default();
+            let label = |key: &str| labels.get(key).map(String::as_str).unwrap_or("");
+            if label(LABEL_SANDBOX) != "1"
+                || label(LABEL_LANGUAGE) != self.language.name
+                || label(LABEL_DEPLOYMENT) != self.deployment
+            {
+                continue;
+            }
+            let owner = label(LABEL_WORKER);
             if owner == self.worker_id || is_alive(owner) {
                 continue;
             }
             if let Some(id) = c.id {
-                self.docker
-                    .remove_container(&id, Some(force_remove()))
-                    .await?;
+                self.docker.remove_container(&id, Some(force_remove())).await?;
                 removed += 1;
             }
         }
@@ -203,62 +196,33 @@ impl Sandbox {
         // Test inputs live in the tmpfs and count against the container's memory:
         // give the container room for them, and judge the program by its own peak.
         let run_memory = mb(i64::from(spec.memory_limit_mb) + RUNNER_OVERHEAD_MB) + inputs as i64;
-        let create_memory = if lang.compiled {
-            run_memory.max(mb(i64::from(lang.compile_memory_mb)))
-        } else {
-            run_memory
-        };
+        let create_memory =
+            if lang.compiled { run_memory.max(mb(i64::from(lang.compile_memory_mb))) } else { run_memory };
 
         let t = Instant::now();
-        let lease = self
-            .create(job_id, create_memory, inputs)
-            .instrument(info_span!("create"))
-            .await?;
+        let lease = self.create(job_id, create_memory, inputs).instrument(info_span!("create")).await?;
         phases.create_ms = t.elapsed().as_millis() as u64;
 
         let t = Instant::now();
         let archive = job_archive(lang, spec);
         let prepare_deadline = Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
         let mut prepared = self
-            .exec(
-                &lease,
-                &["prepare"],
-                self.env(spec),
-                Some(archive),
-                prepare_deadline,
-                cancel,
-            )
+            .exec(&lease, &["prepare"], self.env(spec), Some(archive), prepare_deadline, cancel)
             .instrument(info_span!("prepare"))
             .await?;
         phases.prepare_ms = t.elapsed().as_millis() as u64;
-        let Some(Report::Compile {
-            status,
-            time_ms,
-            output,
-            ..
-        }) = prepared.reports.pop()
-        else {
+        let Some(Report::Compile { status, time_ms, output, .. }) = prepared.reports.pop() else {
             return Err(prepared.runner_error("prepare"));
         };
         phases.compile_ms = time_ms;
-        let compile_output =
-            (status != CompileStatus::None).then(|| String::from_utf8_lossy(&output).into_owned());
+        let compile_output = (status != CompileStatus::None).then(|| String::from_utf8_lossy(&output).into_owned());
         match status {
             CompileStatus::Error | CompileStatus::Timeout => {
                 let mut output = compile_output.unwrap_or_default();
                 if status == CompileStatus::Timeout {
-                    output.push_str(&format!(
-                        "\ncompilation exceeded its {} ms time limit\n",
-                        lang.compile_timeout_ms
-                    ));
+                    output.push_str(&format!("\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms));
                 }
-                return Ok((
-                    Execution::CompileFailed {
-                        output,
-                        timed_out: status == CompileStatus::Timeout,
-                    },
-                    phases,
-                ));
+                return Ok((Execution::CompileFailed { output, timed_out: status == CompileStatus::Timeout }, phases));
             }
             CompileStatus::Ok if create_memory != run_memory => {
                 let limit = ContainerUpdateBody {
@@ -272,19 +236,10 @@ impl Sandbox {
         }
 
         let t = Instant::now();
-        let runs = self
-            .run_tests(&lease, spec, cancel)
-            .instrument(info_span!("run"))
-            .await?;
+        let runs = self.run_tests(&lease, spec, cancel).instrument(info_span!("run")).await?;
         phases.run_ms = t.elapsed().as_millis() as u64;
         drop(lease);
-        Ok((
-            Execution::Ran {
-                compile_output,
-                runs,
-            },
-            phases,
-        ))
+        Ok((Execution::Ran { compile_output, runs }, phases))
     }
 
     /// Every test in order. A program may kill the runner itself (it runs as the
@@ -301,31 +256,20 @@ impl Sandbox {
         while runs.len() < total {
             let first = runs.len();
             let remaining = (total - first) as u32;
-            let deadline = (Duration::from_millis(spec.timeout_ms) + Duration::from_secs(2))
-                * remaining
-                + STALL_GRACE;
-            let outcome = self
-                .exec(
-                    lease,
-                    &["run", &first.to_string()],
-                    self.env(spec),
-                    None,
-                    deadline,
-                    cancel,
-                )
-                .await?;
-            if !outcome.complete && outcome.exit_code == Some(RUNNER_FAILED) {
+            let deadline = (Duration::from_millis(spec.timeout_ms) + Duration::from_secs(2)) * remaining + STALL_GRACE;
+            let outcome =
+                self.exec(lease, &["run", &first.to_string()], self.env(spec), None, deadline, cancel).await?;
+            // Killed by a signal (128+N): the program, which runs as the same user,
+            // killed it. Any other early end is the sandbox's failure.
+            let runner_died = !outcome.complete;
+            if runner_died && !outcome.exit_code.is_some_and(|c| c > 128) {
                 return Err(outcome.runner_error("run"));
             }
-            let runner_died = !outcome.complete;
             for report in outcome.reports {
                 match report {
                     Report::Test(run) if run.index == runs.len() => runs.push(run),
                     Report::Test(run) => {
-                        return Err(SandboxError::Runner(format!(
-                            "test {} reported out of order",
-                            run.index
-                        )))
+                        return Err(SandboxError::Runner(format!("test {} reported out of order", run.index)))
                     }
                     _ => {}
                 }
@@ -361,37 +305,23 @@ impl Sandbox {
         env
     }
 
-    async fn create(
-        &self,
-        job_id: Uuid,
-        memory: i64,
-        inputs: usize,
-    ) -> Result<Lease, SandboxError> {
+    async fn create(&self, job_id: Uuid, memory: i64, inputs: usize) -> Result<Lease, SandboxError> {
         let lang = &self.language;
         let labels = HashMap::from([
             (LABEL_SANDBOX.to_string(), "1".to_string()),
             (LABEL_LANGUAGE.to_string(), lang.name.clone()),
             (LABEL_WORKER.to_string(), self.worker_id.clone()),
+            (LABEL_DEPLOYMENT.to_string(), self.deployment.clone()),
             ("optimus.job".to_string(), job_id.to_string()),
         ]);
         // Room for the inputs, the build, and one test's capped output at a time;
         // what is written is charged to the memory limit anyway.
         let work_mb = (inputs / (1024 * 1024)) as i64 * 2 + 256;
         let tmpfs = HashMap::from([
-            (
-                "/work".to_string(),
-                format!("rw,exec,nosuid,nodev,size={work_mb}m,uid=10001,gid=10001,mode=0700"),
-            ),
-            (
-                "/tmp".to_string(),
-                "rw,nosuid,nodev,size=64m,mode=1777".to_string(),
-            ),
+            ("/work".to_string(), format!("rw,exec,nosuid,nodev,size={work_mb}m,uid=10001,gid=10001,mode=0700")),
+            ("/tmp".to_string(), "rw,nosuid,nodev,size=64m,mode=1777".to_string()),
         ]);
-        let ulimit = |name: &str, n: i64| ResourcesUlimits {
-            name: Some(name.into()),
-            soft: Some(n),
-            hard: Some(n),
-        };
+        let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
         let host = HostConfig {
             memory: Some(memory),
             memory_swap: Some(memory),
@@ -404,10 +334,7 @@ impl Sandbox {
             security_opt: Some(vec!["no-new-privileges".into()]),
             network_mode: Some("none".into()),
             ipc_mode: Some("private".into()),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("none".into()),
-                config: None,
-            }),
+            log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
             ulimits: Some(vec![ulimit("nofile", 1024), ulimit("core", 0)]),
             ..Default::default()
         };
@@ -426,33 +353,38 @@ impl Sandbox {
         };
         let name = format!("optimus-{}-{job_id}", lang.name);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match self
-            .docker
-            .create_container(Some(options.clone()), body.clone())
-            .await
-        {
-            // A container of this job left by an earlier attempt: replace it.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                self.docker
-                    .remove_container(&name, Some(force_remove()))
-                    .await?;
+        let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
+            // A container of this job left by an earlier attempt (perhaps still
+            // being removed): make sure it is gone, then create ours.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                self.remove_and_wait(&name).await?;
                 self.docker.create_container(Some(options), body).await?
             }
             other => other?,
         };
-        let lease = Lease {
-            docker: self.docker.clone(),
-            id: created.id,
-        };
-        self.docker
-            .start_container(
-                &lease.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await?;
+        let lease = Lease { docker: self.docker.clone(), id: created.id };
+        self.docker.start_container(&lease.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
         Ok(lease)
+    }
+
+    /// Force-removes a container and waits until the engine has let it go.
+    async fn remove_and_wait(&self, name: &str) -> Result<(), SandboxError> {
+        use bollard::errors::Error::DockerResponseServerError;
+        match self.docker.remove_container(name, Some(force_remove())).await {
+            // 404: already gone; 409: a removal is under way, waited for below.
+            Ok(()) | Err(DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let start = Instant::now();
+        loop {
+            match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
+            {
+                Err(DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+                Ok(_) if start.elapsed() > STALL_GRACE => return Err(SandboxError::Stalled(STALL_GRACE)),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Runs `runner.sh <args>` in the container, feeding `stdin`, and returns its
@@ -479,11 +411,7 @@ impl Sandbox {
             ..Default::default()
         };
         let exec = self.docker.create_exec(&lease.id, config).await?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = self.docker.start_exec(&exec.id, None).await?
-        else {
+        let StartExecResults::Attached { mut output, mut input } = self.docker.start_exec(&exec.id, None).await? else {
             return Err(SandboxError::Runner("exec started detached".into()));
         };
         let feed = async move {
@@ -513,7 +441,7 @@ impl Sandbox {
                             reports.push(report);
                         }
                     }
-                    Some(Ok(LogOutput::StdErr { message })) if diagnostics.len() < 4096 => {
+                    Some(Ok(LogOutput::StdErr { message })) if diagnostics.len() < 65536 => {
                         diagnostics.extend_from_slice(&message)
                     }
                     Some(Ok(_)) => {}
@@ -525,15 +453,8 @@ impl Sandbox {
             _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
             _ = tokio::time::sleep(deadline) => return Err(SandboxError::Stalled(deadline)),
         }
-        let complete = matches!(
-            reports.last(),
-            Some(Report::Done) | Some(Report::Compile { .. })
-        ) && parser.is_idle();
-        let exit_code = if complete {
-            Some(0)
-        } else {
-            self.docker.inspect_exec(&exec.id).await?.exit_code
-        };
+        let complete = matches!(reports.last(), Some(Report::Done) | Some(Report::Compile { .. })) && parser.is_idle();
+        let exit_code = if complete { Some(0) } else { self.docker.inspect_exec(&exec.id).await?.exit_code };
         Ok(ExecOutcome {
             reports,
             complete,
@@ -553,16 +474,10 @@ struct ExecOutcome {
     diagnostics: String,
 }
 
-/// The runner's own exit status when it gives up (`die` in runner.sh).
-const RUNNER_FAILED: i64 = 70;
-
 impl ExecOutcome {
     /// The runner failed by itself, not because a program killed it.
     fn runner_error(&self, what: &str) -> SandboxError {
-        SandboxError::Runner(format!(
-            "{what} ended early (exit {:?}): {}",
-            self.exit_code, self.diagnostics
-        ))
+        SandboxError::Runner(format!("{what} ended early (exit {:?}): {}", self.exit_code, self.diagnostics))
     }
 }
 
@@ -574,13 +489,9 @@ fn job_archive(lang: &LanguageConfig, spec: &JobSpec) -> Vec<u8> {
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        tar.append_data(&mut header, path, data)
-            .expect("writing to memory");
+        tar.append_data(&mut header, path, data).expect("writing to memory");
     };
-    add(
-        format!("src/{}", lang.source_file),
-        spec.source_code.as_bytes(),
-    );
+    add(format!("src/{}", lang.source_file), spec.source_code.as_bytes());
     for (i, test) in spec.test_cases.iter().enumerate() {
         add(format!("tests/{i}.in"), test.input.as_bytes());
     }

@@ -47,25 +47,20 @@ pub struct Worker {
 impl Worker {
     /// Connects to Redis and Docker, checks the image, registers the worker.
     pub async fn start(config: WorkerConfig) -> anyhow::Result<Self> {
-        let id = format!(
-            "{}-{}",
-            config.language.name,
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
+        let id = format!("{}-{}", config.language.name, &Uuid::new_v4().simple().to_string()[..12]);
         let store = Store::connect(&config.settings).await?;
+        // Containers are labelled with the job store they serve (its URL may hold a
+        // password, hence the fingerprint).
+        let deployment = optimus_common::fingerprint(&[config.settings.redis_url.as_bytes()]);
         let sandbox = Sandbox::connect(
             config.language.clone(),
             id.clone(),
+            deployment,
             config.settings.limits.output_limit_bytes,
         )
         .await?;
         store.register_worker(&config.language.name, &id).await?;
-        Ok(Worker {
-            id,
-            config,
-            store,
-            sandbox,
-        })
+        Ok(Worker { id, config, store, sandbox })
     }
 
     pub fn id(&self) -> &str {
@@ -84,10 +79,7 @@ impl Worker {
         let mut slots = JoinSet::new();
         for slot in 0..this.config.concurrency {
             let (this, shutdown, abort) = (this.clone(), shutdown.clone(), abort.clone());
-            slots.spawn(
-                async move { this.slot(shutdown, abort).await }
-                    .instrument(info_span!("slot", slot)),
-            );
+            slots.spawn(async move { this.slot(shutdown, abort).await }.instrument(info_span!("slot", slot)));
         }
         let stop_beat = CancellationToken::new();
         let beat = tokio::spawn({
@@ -98,10 +90,8 @@ impl Worker {
 
         shutdown.cancelled().await;
         info!("shutting down: no new jobs; draining the ones running");
-        let drained = tokio::time::timeout(this.config.drain_timeout, async {
-            while slots.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(this.config.drain_timeout, async { while slots.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             warn!("drain deadline passed: handing running jobs back to their queue");
             abort.cancel();
@@ -121,11 +111,7 @@ impl Worker {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            if let Err(e) = self
-                .store
-                .heartbeat(&self.config.language.name, &self.id)
-                .await
-            {
+            if let Err(e) = self.store.heartbeat(&self.config.language.name, &self.id).await {
                 warn!(error = %e, "heartbeat failed");
                 continue;
             }
@@ -135,11 +121,7 @@ impl Worker {
 
     /// Gives back the jobs of dead workers of this language.
     async fn recover(&self) {
-        match self
-            .store
-            .recover_dead_workers(&self.config.language.name)
-            .await
-        {
+        match self.store.recover_dead_workers(&self.config.language.name).await {
             Ok(jobs) => {
                 for (job, outcome) in jobs {
                     warn!(%job, ?outcome, "recovered a job from a dead worker");
@@ -183,17 +165,11 @@ impl Worker {
                     }
                 }
             }
-            let pop = popper
-                .as_mut()
-                .expect("set above")
-                .pop(&self.config.language.queue, POP_WAIT)
-                .await;
+            let pop = popper.as_mut().expect("set above").pop(&self.config.language.queue, POP_WAIT).await;
             match pop {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
-                    self.handle(id, &abort)
-                        .instrument(info_span!("job", %id))
-                        .await;
+                    self.handle(id, &abort).instrument(info_span!("job", %id)).await;
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -222,9 +198,7 @@ impl Worker {
         let outcome = self.sandbox.execute(id, &spec, &cancel).await;
         watch.abort();
 
-        let limits = JudgeLimits {
-            output_limit: self.config.settings.limits.output_limit_bytes,
-        };
+        let limits = JudgeLimits { output_limit: self.config.settings.limits.output_limit_bytes };
         let finished = match outcome {
             Ok((execution, phases)) => {
                 let result = verdicts(&spec, execution, &limits);
@@ -237,19 +211,14 @@ impl Worker {
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
-                self.store
-                    .finish(id, &self.id, JobStatus::Completed, Some(&result), None)
-                    .await
+                self.store.finish(id, &self.id, JobStatus::Completed, Some(&result), None).await
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
                 info!("job cancelled while running");
-                self.store
-                    .finish(id, &self.id, JobStatus::Cancelled, None, None)
-                    .await
+                self.store.finish(id, &self.id, JobStatus::Cancelled, None, None).await
             }
             Err(SandboxError::Cancelled) => {
-                self.give_back(id, "the worker shut down while running it")
-                    .await;
+                self.give_back(id, "the worker shut down while running it").await;
                 return;
             }
             Err(e) => {
@@ -278,16 +247,10 @@ impl Worker {
 
 fn verdicts(spec: &JobSpec, execution: Execution, limits: &JudgeLimits) -> JobResult {
     match execution {
-        Execution::CompileFailed { output, .. } => JobResult::without_tests(
-            Verdict::CompilationError,
-            &judge::weights(spec),
-            Some(output),
-            None,
-        ),
-        Execution::Ran {
-            compile_output,
-            runs,
-        } => judge::judge_job(spec, runs, compile_output, limits),
+        Execution::CompileFailed { output, .. } => {
+            JobResult::without_tests(Verdict::CompilationError, &judge::weights(spec), Some(output), None)
+        }
+        Execution::Ran { compile_output, runs } => judge::judge_job(spec, runs, compile_output, limits),
     }
 }
 

@@ -129,10 +129,7 @@ impl LanguageConfig {
         if self.extension.is_empty() || !self.extension.chars().all(|c| c.is_ascii_alphanumeric()) {
             return bad("extension", "must be letters and digits, without the dot");
         }
-        if self.source_file.is_empty()
-            || self.source_file.contains('/')
-            || self.source_file.starts_with('.')
-        {
+        if self.source_file.is_empty() || self.source_file.contains('/') || self.source_file.starts_with('.') {
             return bad("source_file", "must be a plain file name such as main.py");
         }
         if self.queue.is_empty() {
@@ -173,44 +170,24 @@ impl LanguageConfig {
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// What can go wrong with the registry file. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{} is not a valid language registry: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
     #[error("{}: language '{language}': field '{field}' {reason}", path.display())]
-    Invalid {
-        path: PathBuf,
-        language: String,
-        field: String,
-        reason: String,
-    },
+    Invalid { path: PathBuf, language: String, field: String, reason: String },
     #[error("{}: language '{language}' is listed twice", path.display())]
     Duplicate { path: PathBuf, language: String },
     #[error("language '{language}' is not configured in {}; configured: {known}", path.display())]
-    Unknown {
-        path: PathBuf,
-        language: String,
-        known: String,
-    },
+    Unknown { path: PathBuf, language: String, known: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -229,25 +206,14 @@ impl LanguageRegistry {
     /// Reads and checks the registry file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref().to_path_buf();
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let file: RegistryFile =
-            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.clone(),
-                source,
-            })?;
-        let registry = LanguageRegistry {
-            path,
-            languages: Vec::new(),
-        };
-        file.languages
-            .into_iter()
-            .try_fold(registry, |mut r, lang| {
-                r.add(lang)?;
-                Ok(r)
-            })
+            serde_json::from_str(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?;
+        let registry = LanguageRegistry { path, languages: Vec::new() };
+        file.languages.into_iter().try_fold(registry, |mut r, lang| {
+            r.add(lang)?;
+            Ok(r)
+        })
     }
 
     /// The file this registry was loaded from.
@@ -281,18 +247,10 @@ impl LanguageRegistry {
     /// Adds a checked entry; refuses a name that is already there.
     pub fn add(&mut self, lang: LanguageConfig) -> Result<(), ConfigError> {
         if let Err((field, reason)) = lang.validate() {
-            return Err(ConfigError::Invalid {
-                path: self.path.clone(),
-                language: lang.name.clone(),
-                field,
-                reason,
-            });
+            return Err(ConfigError::Invalid { path: self.path.clone(), language: lang.name.clone(), field, reason });
         }
         if self.find(&lang.name).is_some() {
-            return Err(ConfigError::Duplicate {
-                path: self.path.clone(),
-                language: lang.name,
-            });
+            return Err(ConfigError::Duplicate { path: self.path.clone(), language: lang.name });
         }
         self.languages.push(lang);
         Ok(())
@@ -301,27 +259,18 @@ impl LanguageRegistry {
     /// Removes an entry and returns it.
     pub fn remove(&mut self, name: &str) -> Result<LanguageConfig, ConfigError> {
         self.get(name)?;
-        let index = self
-            .languages
-            .iter()
-            .position(|l| l.name == name)
-            .expect("found above");
+        let index = self.languages.iter().position(|l| l.name == name).expect("found above");
         Ok(self.languages.remove(index))
     }
 
     /// Writes the registry back to its file (through a temporary file, so a crash
     /// never leaves half a registry).
     pub fn save(&self) -> Result<(), ConfigError> {
-        let file = RegistryFile {
-            languages: self.languages.clone(),
-        };
+        let file = RegistryFile { languages: self.languages.clone() };
         let mut text = serde_json::to_string_pretty(&file).expect("registry serializes");
         text.push('\n');
         let tmp = self.path.with_extension("json.tmp");
-        let write_err = |source| ConfigError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let write_err = |source| ConfigError::Write { path: self.path.clone(), source };
         std::fs::write(&tmp, text).map_err(write_err)?;
         std::fs::rename(&tmp, &self.path).map_err(write_err)
     }
@@ -361,25 +310,15 @@ mod tests {
 
     #[test]
     fn unknown_language_lists_known_ones() {
-        let langs = vec![
-            LanguageConfig::new("a", "x", "1"),
-            LanguageConfig::new("b", "y", "1"),
-        ];
+        let langs = vec![LanguageConfig::new("a", "x", "1"), LanguageConfig::new("b", "y", "1")];
         let (_dir, path) = write(&serde_json::json!({ "languages": langs }).to_string());
-        let err = LanguageRegistry::load(&path)
-            .unwrap()
-            .get("c")
-            .unwrap_err()
-            .to_string();
+        let err = LanguageRegistry::load(&path).unwrap().get("c").unwrap_err().to_string();
         assert!(err.contains("configured: a, b"), "{err}");
     }
 
     #[test]
     fn duplicate_is_refused() {
-        let langs = vec![
-            LanguageConfig::new("a", "x", "1"),
-            LanguageConfig::new("a", "y", "1"),
-        ];
+        let langs = vec![LanguageConfig::new("a", "x", "1"), LanguageConfig::new("a", "y", "1")];
         let (_dir, path) = write(&serde_json::json!({ "languages": langs }).to_string());
         let err = LanguageRegistry::load(&path).unwrap_err().to_string();
         assert!(err.contains("listed twice"), "{err}");

@@ -58,22 +58,13 @@ impl JobStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Running,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        [Self::Queued, Self::Running, Self::Completed, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
     }
 }
 

@@ -21,6 +21,30 @@ pub mod store;
 pub mod testkit;
 pub mod verdict;
 
+/// A stable 64-bit fingerprint (FNV-1a) of some byte strings, as 16 hex digits:
+/// for telling build inputs or deployments apart, not for security.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.iter().chain(b"\0") {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprint_changes_with_any_input() {
+        let a = super::fingerprint(&[b"FROM x", b"runner"]);
+        assert_eq!(a, super::fingerprint(&[b"FROM x", b"runner"]));
+        assert_ne!(a, super::fingerprint(&[b"FROM x", b"runner2"]));
+        assert_ne!(a, super::fingerprint(&[b"FROM xr", b"unner"]));
+    }
+}
+
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
 pub use job::{JobRecord, JobSpec, JobStatus, TestCase};
 pub use settings::Settings;

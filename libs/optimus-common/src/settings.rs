@@ -84,17 +84,11 @@ pub struct SettingsError {
     pub expected: &'static str,
 }
 
-fn env_or<T: FromStr>(
-    name: &'static str,
-    default: T,
-    expected: &'static str,
-) -> Result<T, SettingsError> {
+fn env_or<T: FromStr>(name: &'static str, default: T, expected: &'static str) -> Result<T, SettingsError> {
     match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|_| SettingsError {
-            name,
-            value,
-            expected,
-        }),
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map_err(|_| SettingsError { name, value, expected })
+        }
         _ => Ok(default),
     }
 }
@@ -110,11 +104,7 @@ impl Settings {
             languages_file: env_or("OPTIMUS_LANGUAGES", d.languages_file, "a path")?,
             job_ttl_secs: env_or("OPTIMUS_JOB_TTL_SECS", d.job_ttl_secs, count)?,
             max_attempts: env_or("OPTIMUS_MAX_ATTEMPTS", d.max_attempts, count)?,
-            heartbeat_timeout_secs: env_or(
-                "OPTIMUS_HEARTBEAT_TIMEOUT_SECS",
-                d.heartbeat_timeout_secs,
-                count,
-            )?,
+            heartbeat_timeout_secs: env_or("OPTIMUS_HEARTBEAT_TIMEOUT_SECS", d.heartbeat_timeout_secs, count)?,
             limits: Limits {
                 max_source_bytes: env_or("OPTIMUS_MAX_SOURCE_BYTES", l.max_source_bytes, count)?,
                 max_tests: env_or("OPTIMUS_MAX_TESTS", l.max_tests, count)?,
@@ -122,11 +112,7 @@ impl Settings {
                 max_body_bytes: env_or("OPTIMUS_MAX_BODY_BYTES", l.max_body_bytes, count)?,
                 max_timeout_ms: env_or("OPTIMUS_MAX_TIMEOUT_MS", l.max_timeout_ms, count)?,
                 max_memory_mb: env_or("OPTIMUS_MAX_MEMORY_MB", l.max_memory_mb, count)?,
-                output_limit_bytes: env_or(
-                    "OPTIMUS_OUTPUT_LIMIT_BYTES",
-                    l.output_limit_bytes,
-                    count,
-                )?,
+                output_limit_bytes: env_or("OPTIMUS_OUTPUT_LIMIT_BYTES", l.output_limit_bytes, count)?,
             },
         })
     }

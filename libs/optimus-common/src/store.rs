@@ -84,20 +84,13 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_time(
-    id: Uuid,
-    fields: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn parse_time(id: Uuid, fields: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     fields
         .get(name)
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| StoreError::Corrupt {
-                    id,
-                    why: format!("{name}: {e}"),
-                })
+                .map_err(|e| StoreError::Corrupt { id, why: format!("{name}: {e}") })
         })
         .transpose()
 }
@@ -131,13 +124,7 @@ impl Store {
 
     /// Stores a job and queues it atomically. `Ok(false)`: the queue already holds
     /// `max_depth` jobs and nothing was written.
-    pub async fn enqueue(
-        &self,
-        id: Uuid,
-        spec: &JobSpec,
-        queue: &str,
-        max_depth: usize,
-    ) -> Result<bool, StoreError> {
+    pub async fn enqueue(&self, id: Uuid, spec: &JobSpec, queue: &str, max_depth: usize) -> Result<bool, StoreError> {
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
         let mut conn = self.conn.clone();
         let queued: i64 = self
@@ -163,19 +150,14 @@ impl Store {
     /// The job as the API shows it, or `None` if there is no such job.
     pub async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let (fields, result): (HashMap<String, String>, Option<String>) = redis::pipe()
-            .hgetall(keys::job(id))
-            .get(keys::result(id))
-            .query_async(&mut conn)
-            .await?;
+        let (fields, result): (HashMap<String, String>, Option<String>) =
+            redis::pipe().hgetall(keys::job(id)).get(keys::result(id)).query_async(&mut conn).await?;
         if fields.is_empty() {
             return Ok(None);
         }
         let corrupt = |why: String| StoreError::Corrupt { id, why };
-        let status = fields
-            .get("status")
-            .and_then(|s| JobStatus::parse(s))
-            .ok_or_else(|| corrupt("no valid status".into()))?;
+        let status =
+            fields.get("status").and_then(|s| JobStatus::parse(s)).ok_or_else(|| corrupt("no valid status".into()))?;
         let result = result
             .map(|r| serde_json::from_str::<JobResult>(&r))
             .transpose()
@@ -184,14 +166,10 @@ impl Store {
             job_id: id,
             language: fields.get("language").cloned().unwrap_or_default(),
             status,
-            created_at: parse_time(id, &fields, "created_at")?
-                .ok_or_else(|| corrupt("no created_at".into()))?,
+            created_at: parse_time(id, &fields, "created_at")?.ok_or_else(|| corrupt("no created_at".into()))?,
             started_at: parse_time(id, &fields, "started_at")?,
             finished_at: parse_time(id, &fields, "finished_at")?,
-            attempts: fields
-                .get("attempts")
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(0),
+            attempts: fields.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
             error: fields.get("error").cloned(),
             result,
         }))
@@ -213,12 +191,9 @@ impl Store {
             "missing" => CancelOutcome::Missing,
             "dequeued" => CancelOutcome::Cancelled,
             "cancelling" => CancelOutcome::Cancelling,
-            other => CancelOutcome::AlreadyFinished(JobStatus::parse(other).ok_or_else(|| {
-                StoreError::Corrupt {
-                    id,
-                    why: format!("status {other}"),
-                }
-            })?),
+            other => CancelOutcome::AlreadyFinished(
+                JobStatus::parse(other).ok_or_else(|| StoreError::Corrupt { id, why: format!("status {other}") })?,
+            ),
         })
     }
 
@@ -228,10 +203,7 @@ impl Store {
     /// command sharing a multiplexed connection.
     pub async fn popper(&self, worker: &str) -> Result<Popper, StoreError> {
         let conn = self.client.get_multiplexed_async_connection().await?;
-        Ok(Popper {
-            conn,
-            processing: keys::processing(worker),
-        })
+        Ok(Popper { conn, processing: keys::processing(worker) })
     }
 
     /// Marks a popped job as running on `worker`. `None`: it was cancelled or has
@@ -248,13 +220,8 @@ impl Store {
             .arg(now())
             .invoke_async(&mut conn)
             .await?;
-        spec.map(|s| {
-            serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
-                id,
-                why: format!("spec: {e}"),
-            })
-        })
-        .transpose()
+        spec.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") }))
+            .transpose()
     }
 
     /// Ends a job: its status, result and error, and its removal from the worker's
@@ -269,9 +236,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         debug_assert!(status.is_terminal());
-        let result = result
-            .map(|r| serde_json::to_string(r).expect("result serializes"))
-            .unwrap_or_default();
+        let result = result.map(|r| serde_json::to_string(r).expect("result serializes")).unwrap_or_default();
         let mut conn = self.conn.clone();
         let done: i64 = self
             .scripts
@@ -294,12 +259,7 @@ impl Store {
 
     /// Hands a job on `worker`'s processing list back to its queue, or fails it if
     /// it has used its attempts.
-    pub async fn requeue(
-        &self,
-        id: Uuid,
-        worker: &str,
-        reason: &str,
-    ) -> Result<RequeueOutcome, StoreError> {
+    pub async fn requeue(&self, id: Uuid, worker: &str, reason: &str) -> Result<RequeueOutcome, StoreError> {
         let mut conn = self.conn.clone();
         let outcome: String = self
             .scripts
@@ -372,10 +332,7 @@ impl Store {
 
     /// Gives the jobs of every dead worker of `language` back to the queue (or
     /// fails those out of attempts). Returns what happened to each job.
-    pub async fn recover_dead_workers(
-        &self,
-        language: &str,
-    ) -> Result<Vec<(Uuid, RequeueOutcome)>, StoreError> {
+    pub async fn recover_dead_workers(&self, language: &str) -> Result<Vec<(Uuid, RequeueOutcome)>, StoreError> {
         let mut conn = self.conn.clone();
         let workers: Vec<String> = conn.smembers(keys::workers(language)).await?;
         let mut recovered = Vec::new();
@@ -389,9 +346,7 @@ impl Store {
                 let Ok(id) = Uuid::parse_str(&id) else {
                     continue;
                 };
-                let outcome = self
-                    .requeue(id, &worker, "its worker stopped responding")
-                    .await?;
+                let outcome = self.requeue(id, &worker, "its worker stopped responding").await?;
                 recovered.push((id, outcome));
             }
             let left: usize = conn.llen(keys::processing(&worker)).await?;
@@ -417,10 +372,7 @@ fn is_transient(e: &redis::RedisError) -> bool {
 }
 
 impl redis::aio::ConnectionLike for Reconnecting {
-    fn req_packed_command<'a>(
-        &'a mut self,
-        cmd: &'a redis::Cmd,
-    ) -> redis::RedisFuture<'a, redis::Value> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
         Box::pin(async move {
             match self.0.req_packed_command(cmd).await {
                 Err(e) if is_transient(&e) => {
@@ -463,20 +415,10 @@ pub struct Popper {
 impl Popper {
     /// Waits up to `timeout` for a job on `queue` and moves it to this worker's
     /// processing list in the same step.
-    pub async fn pop(
-        &mut self,
-        queue: &str,
-        timeout: Duration,
-    ) -> Result<Option<Uuid>, StoreError> {
+    pub async fn pop(&mut self, queue: &str, timeout: Duration) -> Result<Option<Uuid>, StoreError> {
         let id: Option<String> = self
             .conn
-            .blmove(
-                queue,
-                &self.processing,
-                redis::Direction::Right,
-                redis::Direction::Left,
-                timeout.as_secs_f64(),
-            )
+            .blmove(queue, &self.processing, redis::Direction::Right, redis::Direction::Left, timeout.as_secs_f64())
             .await?;
         Ok(id.and_then(|id| Uuid::parse_str(&id).ok()))
     }

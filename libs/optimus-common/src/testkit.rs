@@ -1,80 +1,60 @@
-//! Test support (feature `testkit`): a private `redis-server` per test, on a free
-//! port, gone when dropped, so tests never share state.
+//! Test support (feature `testkit`): a private `redis-server` per test, gone when
+//! dropped, so tests never share state. It listens on a Unix socket in its own
+//! directory: a TCP port picked as "free" can be picked by a parallel test too.
 
-use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Settings;
 
 pub struct RedisServer {
-    pub port: u16,
     child: Option<Child>,
-    dir: std::path::PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     /// Starts `redis-server` (which must be on PATH) and waits until it answers.
     pub fn start() -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("optimus-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer {
-            port,
-            child: None,
-            dir,
-        };
+        let dir = tempfile::Builder::new().prefix("optimus-redis-").tempdir().expect("a temporary directory");
+        let mut server = RedisServer { child: None, dir };
         server.spawn();
         server
     }
 
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-            ])
+            .args(["--port", "0", "--save", "", "--appendonly", "yes", "--unixsocketperm", "700"])
+            .arg("--unixsocket")
+            .arg(self.socket())
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
         self.child = Some(child);
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
+        while UnixStream::connect(self.socket()).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis+unix://{}", self.socket().display())
     }
 
     /// Settings pointing at this server and at the repository's language registry.
     pub fn settings(&self) -> Settings {
         Settings {
             redis_url: self.url(),
-            languages_file: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../config/languages.json"),
+            languages_file: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/languages.json"),
             ..Settings::default()
         }
     }
@@ -97,6 +77,5 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -65,22 +65,10 @@ pub struct JobResult {
 
 impl JobResult {
     /// Builds the summary from the per-test results.
-    pub fn from_tests(
-        test_results: Vec<TestResult>,
-        weights: &[u32],
-        compile_output: Option<String>,
-    ) -> Self {
+    pub fn from_tests(test_results: Vec<TestResult>, weights: &[u32], compile_output: Option<String>) -> Self {
         let passed_tests = test_results.iter().filter(|t| t.passed).count();
-        let score = test_results
-            .iter()
-            .zip(weights)
-            .filter(|(t, _)| t.passed)
-            .map(|(_, w)| u64::from(*w))
-            .sum();
-        let overall_status = test_results
-            .iter()
-            .find(|t| !t.passed)
-            .map_or(Verdict::Accepted, |t| t.verdict);
+        let score = test_results.iter().zip(weights).filter(|(t, _)| t.passed).map(|(_, w)| u64::from(*w)).sum();
+        let overall_status = test_results.iter().find(|t| !t.passed).map_or(Verdict::Accepted, |t| t.verdict);
         JobResult {
             overall_status,
             total_tests: test_results.len(),

@@ -9,10 +9,7 @@ use crate::AppState;
 
 pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "redis": "ok" })),
-        ),
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "redis": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "health check: redis unreachable");
             (

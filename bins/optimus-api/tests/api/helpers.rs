@@ -36,31 +36,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &mut LanguageRegi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState {
-        store: store.clone(),
-        registry: Arc::new(registry),
-        settings: Arc::new(settings.clone()),
-    };
+    let state = AppState { store: store.clone(), registry: Arc::new(registry), settings: Arc::new(settings.clone()) };
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
-    TestApp {
-        base,
-        redis,
-        store,
-        settings,
-        http: reqwest::Client::new(),
-        shutdown,
-    }
+    TestApp { base, redis, store, settings, http: reqwest::Client::new(), shutdown }
 }
 
 impl TestApp {
     pub async fn post_job(&self, body: &Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(format!("{}/jobs", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let res = self.http.post(format!("{}/jobs", self.base)).json(body).send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap())
     }
@@ -79,23 +62,13 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+        let res = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap())
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .delete(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+        let res = self.http.delete(format!("{}{path}", self.base)).send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap())
     }

@@ -19,18 +19,13 @@ async fn submit_then_get_shows_the_queued_job() {
     assert_eq!(job["status"], "queued");
     assert!(job["created_at"].is_string());
     assert!(job["started_at"].is_null() && job["finished_at"].is_null() && job["result"].is_null());
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        1
-    );
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn defaults_come_from_the_language() {
     let app = spawn_app().await;
-    let (_, body) = app
-        .post_job(&json!({"language": "java", "source_code": "class Main {}"}))
-        .await;
+    let (_, body) = app.post_job(&json!({"language": "java", "source_code": "class Main {}"})).await;
     let id = body["job_id"].as_str().unwrap().parse().unwrap();
     let client = redis::Client::open(app.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -39,10 +34,7 @@ async fn defaults_come_from_the_language() {
     assert_eq!(spec["timeout_ms"], 5000);
     assert_eq!(spec["memory_limit_mb"], 512);
     // No tests: the program runs once with empty input.
-    assert_eq!(
-        spec["test_cases"],
-        json!([{"id": 1, "input": "", "expected_output": null, "weight": 1}])
-    );
+    assert_eq!(spec["test_cases"], json!([{"id": 1, "input": "", "expected_output": null, "weight": 1}]));
 }
 
 #[tokio::test]
@@ -52,15 +44,8 @@ async fn cancelling_a_queued_job_removes_it_and_is_idempotent() {
     let id = body["job_id"].as_str().unwrap();
 
     let (status, body) = app.delete(&format!("/jobs/{id}")).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("cancelled")),
-        "{body}"
-    );
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        0
-    );
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "{body}");
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 0);
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["status"], "cancelled");
     assert!(job["finished_at"].is_string());
@@ -74,24 +59,13 @@ async fn cancelling_a_queued_job_removes_it_and_is_idempotent() {
 async fn unknown_and_malformed_job_ids() {
     let app = spawn_app().await;
     let (status, body) = app.get("/jobs/0b7c8f7e-1d7b-4a43-9a7e-3c5e2f6b9d10").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("job_not_found"))
-    );
-    let (status, body) = app
-        .delete("/jobs/0b7c8f7e-1d7b-4a43-9a7e-3c5e2f6b9d10")
-        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("job_not_found")));
+    let (status, body) = app.delete("/jobs/0b7c8f7e-1d7b-4a43-9a7e-3c5e2f6b9d10").await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = app.get("/jobs/not-a-uuid").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_job_id"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_job_id")));
     let (status, body) = app.get("/nothing/here").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("no_route"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("no_route")));
 }
 
 #[tokio::test]
@@ -99,12 +73,7 @@ async fn languages_lists_every_configured_language_with_defaults() {
     let app = spawn_app().await;
     let (status, body) = app.get("/languages").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = body["languages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = body["languages"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["python", "java", "rust"]);
     assert_eq!(body["languages"][1]["defaults"]["memory_limit_mb"], 512);
 }
@@ -120,21 +89,12 @@ async fn a_full_queue_refuses_with_503_and_retry_after() {
     for _ in 0..2 {
         assert_eq!(app.post_job(&python_job()).await.0, 202);
     }
-    let res = app
-        .http
-        .post(format!("{}/jobs", app.base))
-        .json(&python_job())
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.post(format!("{}/jobs", app.base)).json(&python_job()).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 503);
     assert!(res.headers().get("retry-after").is_some());
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "queue_full");
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        2
-    );
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -161,8 +121,5 @@ async fn accepted_jobs_survive_a_redis_restart() {
     app.redis.restart();
     let (status, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!((status, job["status"].as_str()), (200, Some("queued")));
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        1
-    );
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
 }

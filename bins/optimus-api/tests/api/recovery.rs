@@ -15,11 +15,7 @@ async fn take_and_die(app: &TestApp, worker: &str) -> uuid::Uuid {
     let queue = keys::queue("python");
     app.store.register_worker("python", worker).await.unwrap();
     let mut popper = app.store.popper(worker).await.unwrap();
-    let id = popper
-        .pop(&queue, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .expect("a job is queued");
+    let id = popper.pop(&queue, Duration::from_secs(1)).await.unwrap().expect("a job is queued");
     assert!(app.store.claim(id, worker).await.unwrap().is_some());
     let client = redis::Client::open(app.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -37,34 +33,17 @@ async fn a_dead_workers_job_goes_back_to_its_queue() {
     app.post_job(&python_job()).await;
     let id = take_and_die(&app, "python-dead").await;
     assert_eq!(status(&app.store, id).await, JobStatus::Running);
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        0
-    );
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 0);
 
     // A live worker's recovery pass finds it.
-    app.store
-        .register_worker("python", "python-alive")
-        .await
-        .unwrap();
+    app.store.register_worker("python", "python-alive").await.unwrap();
     let recovered = app.store.recover_dead_workers("python").await.unwrap();
     assert_eq!(recovered, vec![(id, RequeueOutcome::Requeued)]);
     assert_eq!(status(&app.store, id).await, JobStatus::Queued);
-    assert_eq!(
-        app.store.queue_len(&keys::queue("python")).await.unwrap(),
-        1
-    );
+    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
     // The dead worker is forgotten; the live one is not touched.
-    assert!(app
-        .store
-        .recover_dead_workers("python")
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        app.store.live_workers("python").await.unwrap(),
-        vec!["python-alive".to_string()]
-    );
+    assert!(app.store.recover_dead_workers("python").await.unwrap().is_empty());
+    assert_eq!(app.store.live_workers("python").await.unwrap(), vec!["python-alive".to_string()]);
 }
 
 #[tokio::test]
@@ -80,13 +59,7 @@ async fn a_job_that_keeps_killing_workers_fails_after_its_attempts() {
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["attempts"], 2);
-    assert!(
-        job["error"]
-            .as_str()
-            .unwrap()
-            .contains("worker stopped responding"),
-        "{job}"
-    );
+    assert!(job["error"].as_str().unwrap().contains("worker stopped responding"), "{job}");
 }
 
 #[tokio::test]
@@ -95,10 +68,7 @@ async fn a_cancel_pending_on_a_dead_workers_job_ends_it_cancelled() {
     app.post_job(&python_job()).await;
     let id = take_and_die(&app, "python-dead").await;
     let (status_code, body) = app.delete(&format!("/jobs/{id}")).await;
-    assert_eq!(
-        (status_code, body["status"].as_str()),
-        (202, Some("running"))
-    );
+    assert_eq!((status_code, body["status"].as_str()), (202, Some("running")));
     let recovered = app.store.recover_dead_workers("python").await.unwrap();
     assert_eq!(recovered, vec![(id, RequeueOutcome::Cancelled)]);
     assert_eq!(status(&app.store, id).await, JobStatus::Cancelled);
@@ -111,13 +81,7 @@ async fn a_cancelled_job_is_dropped_when_popped() {
     let id: uuid::Uuid = body["job_id"].as_str().unwrap().parse().unwrap();
     // Popped, then cancelled before the worker claims it.
     let mut popper = app.store.popper("python-w").await.unwrap();
-    assert_eq!(
-        popper
-            .pop(&keys::queue("python"), Duration::from_secs(1))
-            .await
-            .unwrap(),
-        Some(id)
-    );
+    assert_eq!(popper.pop(&keys::queue("python"), Duration::from_secs(1)).await.unwrap(), Some(id));
     app.delete(&format!("/jobs/{id}")).await;
     assert!(app.store.claim(id, "python-w").await.unwrap().is_none());
     assert_eq!(status(&app.store, id).await, JobStatus::Cancelled);

@@ -1,0 +1,9 @@
+//! The whole path, for real: Redis, the API, a worker per language, Docker and the
+//! language images (`optimus-cli build-image --all` first). Tests read like the
+//! README: submit, poll, assert the verdict.
+
+mod cancel;
+mod helpers;
+mod hostile;
+mod languages;
+mod lifecycle;
