@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Optimus needs on this machine and builds what it runs on:
+# redis-server, the base image, and every configured language's image.
+# Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
+# Idempotent: what is already there is kept, and images are rebuilt only when
+# their Dockerfile or runner.sh changed.
+#
+# Env: PROFILE=release|debug (the optimus-cli build used; default release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+need_apt=()
+
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+command -v docker >/dev/null || { echo "docker is missing: install Docker Engine" >&2; exit 1; }
+docker info >/dev/null 2>&1 || { echo "the Docker engine does not answer: start it (or set DOCKER_HOST)" >&2; exit 1; }
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+docker image inspect debian:bookworm-slim >/dev/null 2>&1 || command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+say "base image"
+OPTIMUS_TRY_PULL="${OPTIMUS_TRY_PULL:-1}" scripts/base-image.sh debian:bookworm-slim
+
+profile="${PROFILE:-release}"
+flag=""
+[ "$profile" = release ] && flag="--release"
+say "building optimus-cli ($profile)"
+cargo build -q $flag -p optimus-cli
+
+say "language images"
+"target/$profile/optimus-cli" build-image --all
