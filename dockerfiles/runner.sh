@@ -43,6 +43,24 @@ recipe() {
         -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -encoding UTF-8 -d . "$SOURCE_FILE")
       run=(java -XX:+UseSerialGC -XX:MaxRAMPercentage=70 -XX:-UsePerfData -Xshare:auto -Xss64m -cp . Main)
       ;;
+    c)
+      compile=(gcc -std=c11 -O2 -pipe -Wall -o main "$SOURCE_FILE" -lm)
+      run=(./main)
+      ;;
+    cpp)
+      compile=(g++ -std=c++17 -O2 -pipe -Wall -o main "$SOURCE_FILE")
+      run=(./main)
+      ;;
+    go)
+      # The image holds a build cache of the standard library; a copy of it in the
+      # work directory makes go build compile only the job's own code.
+      [ -d /opt/optimus/gocache ] && [ ! -d "$WORK/gocache" ] && cp -r /opt/optimus/gocache "$WORK/gocache"
+      compile=(env GOCACHE="$WORK/gocache" GOPATH="$WORK/gopath" GO111MODULE=off CGO_ENABLED=0
+        go build -o main "$SOURCE_FILE")
+      run=(./main)
+      ;;
+    javascript) run=(node "$SOURCE_FILE") ;;
+    bash) run=(bash "$SOURCE_FILE") ;;
     rust)
       # Stripping at link time makes the link markedly faster.
       compile=(rustc --edition 2021 -O -C strip=symbols -o main "$SOURCE_FILE")

@@ -15,6 +15,11 @@ PROGRAMS = {
     "python": "import sys\nfor line in sys.stdin:\n    a, b = map(int, line.split())\n    print(a + b)\n",
     "java": "import java.util.*;\npublic class Main {\n  public static void main(String[] args) {\n    Scanner in = new Scanner(System.in);\n    while (in.hasNextLong()) System.out.println(in.nextLong() + in.nextLong());\n  }\n}\n",
     "rust": "use std::io::*;\nfn main() {\n    let mut s = String::new();\n    stdin().read_to_string(&mut s).unwrap();\n    let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();\n    for p in v.chunks(2) { println!(\"{}\", p[0] + p[1]); }\n}\n",
+    "c": "#include <stdio.h>\nint main(void) {\n    long long a, b;\n    while (scanf(\"%lld %lld\", &a, &b) == 2) printf(\"%lld\\n\", a + b);\n    return 0;\n}\n",
+    "cpp": "#include <iostream>\nint main() {\n    long long a, b;\n    while (std::cin >> a >> b) std::cout << a + b << '\\n';\n}\n",
+    "go": "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\tr := bufio.NewReader(os.Stdin)\n\tvar a, b int64\n\tfor {\n\t\tif _, err := fmt.Fscan(r, &a, &b); err != nil {\n\t\t\treturn\n\t\t}\n\t\tfmt.Println(a + b)\n\t}\n}\n",
+    "javascript": "const n = require('fs').readFileSync(0, 'utf8').split(/\\s+/).filter(Boolean).map(Number);\nconst out = [];\nfor (let i = 0; i + 1 < n.length; i += 2) out.push(n[i] + n[i + 1]);\nconsole.log(out.join('\\n'));\n",
+    "bash": "while read -r a b; do\n  echo $((a + b))\ndone\n",
 }
 
 
@@ -54,7 +59,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--api", default="http://127.0.0.1:8080")
-    ap.add_argument("languages", nargs="*", default=["python", "java", "rust"])
+    ap.add_argument("languages", nargs="*", default=list(PROGRAMS))
     args = ap.parse_args()
     print(f"{'language':8} {'median':>8} {'min':>7} {'max':>7} {'test':>6} | worker: {'create':>6} {'prepare':>7} {'compile':>7} {'run':>6}  (ms, medians of {args.runs})")
     for lang in args.languages:

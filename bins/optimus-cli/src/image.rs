@@ -34,10 +34,56 @@ pub async fn build(config: &Path, names: Option<&str>, all: bool, no_cache: bool
         .await
         .context("cannot reach the Docker engine (is it running? is DOCKER_HOST right?)")?;
     let root = repo_root(config);
+    let mut versions = Vec::new();
     for lang in langs {
         build_one(&docker, &root, lang, no_cache).await?;
+        versions.push((lang.name.clone(), image_version(&docker, &lang.image).await?));
+    }
+    // The registry shows the version the image itself reports, not a typed one.
+    let mut registry = LanguageRegistry::load(config)?;
+    let mut changed = false;
+    for (name, version) in versions {
+        if registry.set_version(&name, &version)? {
+            println!("{name}: version {version}");
+            changed = true;
+        }
+    }
+    if changed {
+        registry.save()?;
     }
     Ok(())
+}
+
+/// What the image wrote to /opt/optimus/version when it was built (its runtime's
+/// own `--version`), read by running it once.
+async fn image_version(docker: &Docker, image: &str) -> anyhow::Result<String> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    use bollard::query_parameters::{LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["cat".into(), "/opt/optimus/version".into()]),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig { network_mode: Some("none".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let id = docker
+        .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+        .await
+        .with_context(|| format!("cannot run {image} to read its version"))?
+        .id;
+    let read = async {
+        docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+        let mut logs = docker.logs(&id, Some(LogsOptionsBuilder::new().follow(true).stdout(true).build()));
+        let mut out = String::new();
+        while let Some(chunk) = logs.next().await {
+            out.push_str(&chunk?.to_string());
+        }
+        Ok::<_, bollard::errors::Error>(out)
+    };
+    let out = read.await;
+    let _ = docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
+    let version = out.with_context(|| format!("cannot read the version of {image}"))?.trim().to_string();
+    Ok(if version.is_empty() { "unknown".into() } else { version })
 }
 
 async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache: bool) -> anyhow::Result<()> {

@@ -81,14 +81,14 @@ fn add_list_remove() {
     assert!(out.status.success());
     let rows: Vec<&str> = table.lines().collect();
     assert!(rows[0].starts_with("NAME"), "{table}");
-    assert_eq!(rows.len(), 5, "{table}");
-    assert!(rows[4].starts_with("ruby") && rows[4].contains("128 MB"), "{table}");
+    assert_eq!(rows.len(), 10, "{table}");
+    assert!(rows[9].starts_with("ruby") && rows[9].contains("128 MB"), "{table}");
 
     let out = repo.cli(&["remove-lang", "--name", "ruby", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let registry = optimus_common::LanguageRegistry::load(repo.config()).unwrap();
     assert!(registry.find("ruby").is_none());
-    assert_eq!(registry.names(), "python, java, rust");
+    assert_eq!(registry.names(), "python, java, rust, c, cpp, go, javascript, bash");
 }
 
 #[test]
@@ -129,4 +129,73 @@ fn errors_are_one_line_and_exit_1() {
     let out = repo.cli(&["list-langs"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("languages.json"), "{}", stderr(&out));
+}
+
+/// A language the runner has no recipe for, added from flags alone, judges jobs:
+/// the image is built, and its run command comes from the registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_added_from_flags_runs_jobs() {
+    let repo = Repo::new();
+    let out = repo.cli(&[
+        "add-lang",
+        "--name",
+        "lua",
+        "--ext",
+        "lua",
+        "--version",
+        "5.4",
+        "--packages",
+        "lua5.4",
+        "--run-cmd",
+        "lua5.4 main.lua",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let registry = optimus_common::LanguageRegistry::load(repo.config()).unwrap();
+    let lua = registry.get("lua").unwrap().clone();
+    assert!(lua.version.starts_with("5.4"), "version read from the image: {}", lua.version);
+
+    let redis = optimus_common::testkit::RedisServer::start();
+    let settings = redis.settings();
+    let store = optimus_common::Store::connect(&settings).await.unwrap();
+    let config = optimus_worker::WorkerConfig {
+        language: lua.clone(),
+        concurrency: 1,
+        settings,
+        drain_timeout: std::time::Duration::from_secs(5),
+    };
+    let worker = optimus_worker::Worker::start(config).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+
+    let tests = (1..=3)
+        .map(|i| optimus_common::TestCase {
+            id: i,
+            input: format!("{i} {}\n", i * 10),
+            expected_output: Some(format!("{}\n", i * 11)),
+            weight: 1,
+        })
+        .collect();
+    let spec = optimus_common::JobSpec {
+        language: "lua".into(),
+        source_code: "local a, b = io.read('n', 'n')\nprint(math.tointeger(a + b))\n".into(),
+        test_cases: tests,
+        timeout_ms: 2000,
+        memory_limit_mb: 64,
+    };
+    let id = uuid::Uuid::new_v4();
+    assert!(store.enqueue(id, &spec, &lua.queue, 10).await.unwrap());
+    let start = std::time::Instant::now();
+    let job = loop {
+        let job = store.get(id).await.unwrap().unwrap();
+        if job.status.is_terminal() {
+            break job;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "job still {:?}", job.status);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    let result = job.result.expect("a completed job has a result");
+    assert_eq!(result.overall_status, optimus_common::Verdict::Accepted, "{result:?}");
+    assert_eq!(result.passed_tests, 3);
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
 }

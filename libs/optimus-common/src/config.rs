@@ -256,6 +256,15 @@ impl LanguageRegistry {
         Ok(())
     }
 
+    /// Records the version a language's image reports; `Ok(true)` if it changed.
+    pub fn set_version(&mut self, name: &str, version: &str) -> Result<bool, ConfigError> {
+        self.get(name)?;
+        let lang = self.languages.iter_mut().find(|l| l.name == name).expect("found above");
+        let changed = lang.version != version;
+        lang.version = version.to_string();
+        Ok(changed)
+    }
+
     /// Removes an entry and returns it.
     pub fn remove(&mut self, name: &str) -> Result<LanguageConfig, ConfigError> {
         self.get(name)?;

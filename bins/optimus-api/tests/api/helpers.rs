@@ -10,7 +10,6 @@ pub struct TestApp {
     pub base: String,
     pub redis: RedisServer,
     pub store: Store,
-    pub settings: Settings,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
 }
@@ -36,9 +35,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &mut LanguageRegi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState { store: store.clone(), registry: Arc::new(registry), settings: Arc::new(settings.clone()) };
+    let state = AppState { store: store.clone(), registry: Arc::new(registry), settings: Arc::new(settings) };
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
-    TestApp { base, redis, store, settings, http: reqwest::Client::new(), shutdown }
+    TestApp { base, redis, store, http: reqwest::Client::new(), shutdown }
 }
 
 impl TestApp {

@@ -74,7 +74,7 @@ async fn languages_lists_every_configured_language_with_defaults() {
     let (status, body) = app.get("/languages").await;
     assert_eq!(status, 200);
     let names: Vec<&str> = body["languages"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["python", "java", "rust"]);
+    assert_eq!(names, ["python", "java", "rust", "c", "cpp", "go", "javascript", "bash"]);
     assert_eq!(body["languages"][1]["defaults"]["memory_limit_mb"], 512);
 }
 

@@ -39,7 +39,7 @@ async fn malformed_and_incomplete_bodies() {
 async fn language_and_source() {
     let app = spawn_app().await;
     let msg = refused(&app, with("language", json!("pyhton")), 422, "unknown_language").await;
-    assert!(msg.contains("pyhton") && msg.contains("python, java, rust"), "{msg}");
+    assert!(msg.contains("pyhton") && msg.contains("python, java, rust, c, cpp, go, javascript, bash"), "{msg}");
     refused(&app, with("source_code", json!("  \n")), 422, "empty_source").await;
     let msg = refused(&app, with("source_code", json!("x".repeat(64 * 1024 + 1))), 422, "source_too_large").await;
     assert!(msg.contains("65536"), "{msg}");

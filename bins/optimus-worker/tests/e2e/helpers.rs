@@ -29,13 +29,28 @@ pub async fn stack(languages: &[&str]) -> Stack {
 
 /// A stack on a Redis the test started itself.
 pub async fn stack_on(redis: RedisServer, languages: &[&str]) -> Stack {
+    stack_with(redis, languages, |_| {}).await
+}
+
+/// A stack whose language registry is adjusted first.
+pub async fn stack_with(
+    redis: RedisServer,
+    languages: &[&str],
+    adjust: impl Fn(&mut optimus_common::LanguageConfig),
+) -> Stack {
     // The workers' logs, shown with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "optimus_worker=info".into()))
         .with_test_writer()
         .try_init();
     let settings = redis.settings();
-    let registry = LanguageRegistry::load(&settings.languages_file).unwrap();
+    let loaded = LanguageRegistry::load(&settings.languages_file).unwrap();
+    let mut registry = loaded.clone();
+    for lang in loaded.languages() {
+        let mut lang = registry.remove(&lang.name).unwrap();
+        adjust(&mut lang);
+        registry.add(lang).unwrap();
+    }
     let store = Store::connect(&settings).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
