@@ -262,7 +262,7 @@ impl Sandbox {
             // Killed by a signal (128+N): the program, which runs as the same user,
             // killed it. Any other early end is the sandbox's failure.
             let runner_died = !outcome.complete;
-            if runner_died && !outcome.exit_code.is_some_and(|c| c > 128) {
+            if runner_died && outcome.exit_code.is_none_or(|c| c <= 128) {
                 return Err(outcome.runner_error("run"));
             }
             for report in outcome.reports {

@@ -34,6 +34,12 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
     format!("{hash:016x}")
 }
 
+pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
+pub use job::{JobRecord, JobSpec, JobStatus, TestCase};
+pub use settings::Settings;
+pub use store::{Store, StoreError};
+pub use verdict::{JobResult, TestResult, Verdict};
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -44,9 +50,3 @@ mod tests {
         assert_ne!(a, super::fingerprint(&[b"FROM xr", b"unner"]));
     }
 }
-
-pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
-pub use job::{JobRecord, JobSpec, JobStatus, TestCase};
-pub use settings::Settings;
-pub use store::{Store, StoreError};
-pub use verdict::{JobResult, TestResult, Verdict};

@@ -157,7 +157,7 @@ async fn every_verdict(p: &Programs) {
     let r = expect(&stack.wait(&crash).await, "runtime_error");
     let t = &r["test_results"][0];
     assert!(t["exit_code"].as_i64().is_some_and(|c| c != 0) || t["signal"].is_number(), "{t}");
-    assert!(t["stderr"].as_str().unwrap().len() > 0, "the crash's message comes back: {t}");
+    assert!(!t["stderr"].as_str().unwrap().is_empty(), "the crash's message comes back: {t}");
 
     let r = expect(&stack.wait(&spin).await, "time_limit_exceeded");
     let ms = r["test_results"][0]["execution_time_ms"].as_u64().unwrap();
@@ -266,11 +266,11 @@ async fn a_compiler_reading_forever_hits_the_compile_time_limit() {
         (&CPP, "#include </dev/random>\nint main() {}\n"),
     ];
     for (p, source) in cases {
-        let mut stack = stack_with(RedisServer::start(), &[p.lang], |lang| lang.compile_timeout_ms = 3000).await;
+        let mut stack = stack_with(RedisServer::start(), &[p.lang], |lang| lang.compile_timeout_ms = 10_000).await;
         let finished = stack.run(&job(p.lang, source, json!([{ "input": "" }]))).await;
         let r = expect(&finished, "compilation_error");
-        assert!(r["compile_output"].as_str().unwrap().contains("3000 ms time limit"), "{}", r["compile_output"]);
-        // The worker goes on.
+        assert!(r["compile_output"].as_str().unwrap().contains("10000 ms time limit"), "{}", r["compile_output"]);
+        // The worker goes on (10 s is ample for a real compile, even on a loaded machine).
         expect(&stack.run(&job(p.lang, p.sum, sum_tests(2))).await, "accepted");
         stack.stop().await;
     }
