@@ -12,7 +12,7 @@
 #
 # Reports go to stdout as a header line followed by raw bytes whose lengths the
 # header gives, so any output (binary, huge, without newlines) passes intact:
-#   @@optimus compile <ok|error|timeout|none> <exit> <time_ms> <len>\n<compiler output>
+#   @@optimus compile <ok|error|timeout|oom|none> <exit> <time_ms> <len>\n<compiler output>
 #   @@optimus test <i> <exit> <time_us> <peak_rss_kb> <oom 0|1> <timed_out 0|1> <out_len> <err_len>\n<stdout><stderr>
 #   @@optimus done\n
 #
@@ -107,7 +107,8 @@ prepare() {
     echo "@@optimus compile none 0 0 0"
     return
   fi
-  local log=$WORK/out/compile.log start end code status
+  local log=$WORK/out/compile.log start end code status oom_before NOW_US OOM_KILLS
+  oom_kills; oom_before=$OOM_KILLS
   now_us; start=$NOW_US
   # The compiler's output is cut at the cap by head (a flood then dies of SIGPIPE);
   # the file-size limit only bounds what the build may write.
@@ -118,8 +119,10 @@ prepare() {
   now_us; end=$NOW_US
   sweep
   local ms=$(((end - start) / 1000))
+  oom_kills
   if [ $code -eq 0 ]; then status=ok
   elif [ $ms -ge "$COMPILE_TIME_LIMIT_MS" ]; then status=timeout
+  elif [ "$OOM_KILLS" != "$oom_before" ]; then status=oom
   else status=error
   fi
   local len

@@ -16,6 +16,7 @@ command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://r
 command -v docker >/dev/null || { echo "docker is missing: install Docker Engine" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "the Docker engine does not answer: start it (or set DOCKER_HOST)" >&2; exit 1; }
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v curl >/dev/null || need_apt+=(curl)
 docker image inspect debian:bookworm-slim >/dev/null 2>&1 || command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 
 if [ ${#need_apt[@]} -gt 0 ]; then

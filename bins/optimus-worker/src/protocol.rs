@@ -10,6 +10,8 @@ pub enum CompileStatus {
     Ok,
     Error,
     Timeout,
+    /// The compiler was killed for exceeding the compile memory limit.
+    OutOfMemory,
 }
 
 /// One report from the runner.
@@ -94,6 +96,7 @@ impl Parser {
                         Some("ok") => CompileStatus::Ok,
                         Some("error") => CompileStatus::Error,
                         Some("timeout") => CompileStatus::Timeout,
+                        Some("oom") => CompileStatus::OutOfMemory,
                         _ => return Err(ProtocolError(format!("bad compile status in {line:?}"))),
                     };
                     Pending::Compile {

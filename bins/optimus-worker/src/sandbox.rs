@@ -68,8 +68,8 @@ pub enum SandboxError {
 /// What a job's run produced, before judging.
 #[derive(Debug)]
 pub enum Execution {
-    /// The compile step failed (or timed out); no test ran.
-    CompileFailed { output: String, timed_out: bool },
+    /// The compile step failed (or hit its limits); no test ran.
+    CompileFailed { output: String },
     /// Every test ran, in order. `compile_output` is what the compiler printed.
     Ran { compile_output: Option<String>, runs: Vec<TestRun> },
 }
@@ -150,8 +150,8 @@ impl Sandbox {
         }
     }
 
-    /// Removes this language's sandbox containers whose worker `is_alive` denies:
-    /// those left by a worker that was killed. Returns how many went.
+    /// Removes the sandbox containers of this deployment and language whose worker
+    /// `is_alive` denies: those left by a worker that was killed. Returns how many went.
     pub async fn sweep(&self, is_alive: impl Fn(&str) -> bool) -> Result<usize, SandboxError> {
         let filters = HashMap::from([(
             "label",
@@ -217,12 +217,16 @@ impl Sandbox {
         phases.compile_ms = time_ms;
         let compile_output = (status != CompileStatus::None).then(|| String::from_utf8_lossy(&output).into_owned());
         match status {
-            CompileStatus::Error | CompileStatus::Timeout => {
+            CompileStatus::Error | CompileStatus::Timeout | CompileStatus::OutOfMemory => {
                 let mut output = compile_output.unwrap_or_default();
-                if status == CompileStatus::Timeout {
-                    output.push_str(&format!("\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms));
+                match status {
+                    CompileStatus::Timeout => output
+                        .push_str(&format!("\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms)),
+                    CompileStatus::OutOfMemory => output
+                        .push_str(&format!("\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb)),
+                    _ => {}
                 }
-                return Ok((Execution::CompileFailed { output, timed_out: status == CompileStatus::Timeout }, phases));
+                return Ok((Execution::CompileFailed { output }, phases));
             }
             CompileStatus::Ok if create_memory != run_memory => {
                 let limit = ContainerUpdateBody {

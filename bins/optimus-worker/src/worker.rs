@@ -247,7 +247,7 @@ impl Worker {
 
 fn verdicts(spec: &JobSpec, execution: Execution, limits: &JudgeLimits) -> JobResult {
     match execution {
-        Execution::CompileFailed { output, .. } => {
+        Execution::CompileFailed { output } => {
             JobResult::without_tests(Verdict::CompilationError, &judge::weights(spec), Some(output), None)
         }
         Execution::Ran { compile_output, runs } => judge::judge_job(spec, runs, compile_output, limits),
