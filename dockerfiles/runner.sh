@@ -6,9 +6,16 @@
 #
 #   runner.sh init      the container's PID 1: idles and reaps orphans. As init it
 #                       is immune to the kill(-1) sweep that follows every test.
-#   runner.sh prepare   stdin: a tar of src/<SOURCE_FILE> and tests/<i>.in (i = 0..);
-#                       unpacks it, compiles once, reports the compile step.
-#   runner.sh run FIRST runs tests FIRST.. one after another, reporting each.
+#   runner.sh prepare   stdin: a tar of src/ (SOURCE_FILE and any files beside it)
+#                       and tests/<i>.in (i = 0..); unpacks it, compiles once,
+#                       reports the compile step.
+#   runner.sh run FIRST runs tests FIRST.. one after another, reporting each. With
+#                       STEP=1 it reads a line from stdin after each report and
+#                       goes on only if the line is "next" (submit mode stops early).
+#   runner.sh check     the program is a checker: for each request on stdin,
+#                       "case <i> <expected_len> <output_len>\n<expected><output>",
+#                       runs it as `checker tests/<i>.in expected output` and reports
+#                       the run like a test's. Ends at end of input.
 #
 # Reports go to stdout as a header line followed by raw bytes whose lengths the
 # header gives, so any output (binary, huge, without newlines) passes intact:
@@ -21,6 +28,7 @@
 #   COMPILE_CMD, RUN_CMD             optional shell commands overriding the recipe
 #   TIME_LIMIT_MS, COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream)
 #   TEST_COUNT                       how many tests the job has
+#   STEP                             1: `run` waits for "next" between tests
 set -u
 
 WORK=/work
@@ -68,7 +76,8 @@ recipe() {
       ;;
   esac
   if [ -n "${COMPILE_CMD:-}" ]; then compile=(bash -c "$COMPILE_CMD"); fi
-  if [ -n "${RUN_CMD:-}" ]; then run=(bash -c "exec $RUN_CMD"); fi
+  # "$@" passes a checker its three paths.
+  if [ -n "${RUN_CMD:-}" ]; then run=(bash -c "exec $RUN_CMD \"\$@\"" run); fi
   [ ${#run[@]} -gt 0 ] || die "no recipe for language '$LANGUAGE' and no RUN_CMD"
 }
 
@@ -101,7 +110,8 @@ now_us() { local t=${EPOCHREALTIME/./}; NOW_US=$((10#$t)); }
 prepare() {
   mkdir -p "$WORK/out" "$BUILD" || die "cannot create $WORK"
   tar -x -C "$WORK" --no-same-owner --no-same-permissions || die "cannot unpack the job"
-  cp "$WORK/src/$SOURCE_FILE" "$BUILD/" || die "no source file $SOURCE_FILE"
+  [ -f "$WORK/src/$SOURCE_FILE" ] || die "no source file $SOURCE_FILE"
+  cp -r "$WORK/src/." "$BUILD/" || die "cannot copy the sources"
   recipe
   if [ ${#compile[@]} -eq 0 ]; then
     echo "@@optimus compile none 0 0 0"
@@ -133,46 +143,76 @@ prepare() {
   rm -f "$log"
 }
 
+# Sets the per-run limits from the environment. The time limit is enforced here
+# (timeout) and judged by the worker from the measured time. Two seconds of CPU time
+# over it are the backstop for a program that slips past timeout; a file-size limit
+# just over the output cap stops floods.
+set_limits() {
+  LIMIT_S=$(seconds "$TIME_LIMIT_MS")
+  FSIZE_KB=$((OUTPUT_LIMIT / 1024 + 1))
+  CPU_S=$((TIME_LIMIT_MS / 1000 + 2))
+}
+
+# measure INDEX INPUT COMMAND...: runs COMMAND in the build directory with INPUT as
+# its stdin, under the limits, then kills whatever it left behind and reports the run.
+measure() {
+  local index=$1 input=$2
+  shift 2
+  # Output files are opened here and unlinked at once: what is read back below is
+  # exactly what the program wrote through its stdout and stderr, whatever it
+  # does to paths under /work.
+  exec 3>"$WORK/out/stdout" 4>"$WORK/out/stderr" 5>"$WORK/out/rss"
+  rm -f "$WORK/out/stdout" "$WORK/out/stderr" "$WORK/out/rss"
+  local oom_before oom_after start end code peak=0 timed_out=0 oom=0 NOW_US OOM_KILLS
+  oom_kills; oom_before=$OOM_KILLS
+  now_us; start=$NOW_US
+  (cd "$BUILD" && ulimit -c 0 -t "$CPU_S" -f "$FSIZE_KB" &&
+    exec /usr/bin/time -q -f '%M' -o /proc/self/fd/5 timeout -s KILL "$LIMIT_S" "$@") \
+    <"$input" >&3 2>&4 3>&- 4>&-
+  code=$?
+  now_us; end=$NOW_US
+  sweep
+  oom_kills; oom_after=$OOM_KILLS
+  [ "$oom_after" != "$oom_before" ] && oom=1
+  [ $(((end - start) / 1000)) -ge "$TIME_LIMIT_MS" ] && timed_out=1
+  read -r peak </proc/self/fd/5
+  [[ "$peak" =~ ^[0-9]+$ ]] || peak=0
+  local sizes
+  sizes=$(stat -L -c %s /proc/self/fd/3 /proc/self/fd/4)
+  echo "@@optimus test $index $code $((end - start)) $peak $oom $timed_out ${sizes//$'\n'/ }"
+  cat /proc/self/fd/3 /proc/self/fd/4
+  exec 3>&- 4>&- 5>&-
+}
+
 run_tests() {
-  local first=${1:-0}
+  local first=${1:-0} i cmd
   # A program that killed the previous runner may still be running.
   sweep
   recipe
-  local limit_s fsize_kb cpu_s i
-  # The time limit is enforced here (timeout) and judged by the worker from the
-  # measured time. Two seconds of CPU time over it are the backstop for a program
-  # that slips past timeout; a file-size limit just over the output cap stops floods.
-  limit_s=$(seconds "$TIME_LIMIT_MS")
-  fsize_kb=$((OUTPUT_LIMIT / 1024 + 1))
-  cpu_s=$((TIME_LIMIT_MS / 1000 + 2))
+  set_limits
   for ((i = first; i < TEST_COUNT; i++)); do
     local input=$WORK/tests/$i.in
     # The program shares this user and could have planted a FIFO or a link here.
     if [ ! -f "$input" ] || [ -L "$input" ]; then input=/dev/null; fi
-    # Output files are opened here and unlinked at once: what is read back below is
-    # exactly what the program wrote through its stdout and stderr, whatever it
-    # does to paths under /work.
-    exec 3>"$WORK/out/stdout" 4>"$WORK/out/stderr" 5>"$WORK/out/rss"
-    rm -f "$WORK/out/stdout" "$WORK/out/stderr" "$WORK/out/rss"
-    local oom_before oom_after start end code peak=0 timed_out=0 oom=0 NOW_US OOM_KILLS
-    oom_kills; oom_before=$OOM_KILLS
-    now_us; start=$NOW_US
-    (cd "$BUILD" && ulimit -c 0 -t "$cpu_s" -f "$fsize_kb" &&
-      exec /usr/bin/time -q -f '%M' -o /proc/self/fd/5 timeout -s KILL "$limit_s" "${run[@]}") \
-      <"$input" >&3 2>&4 3>&- 4>&-
-    code=$?
-    now_us; end=$NOW_US
-    sweep
-    oom_kills; oom_after=$OOM_KILLS
-    [ "$oom_after" != "$oom_before" ] && oom=1
-    [ $(((end - start) / 1000)) -ge "$TIME_LIMIT_MS" ] && timed_out=1
-    read -r peak </proc/self/fd/5
-    [[ "$peak" =~ ^[0-9]+$ ]] || peak=0
-    local sizes
-    sizes=$(stat -L -c %s /proc/self/fd/3 /proc/self/fd/4)
-    echo "@@optimus test $i $code $((end - start)) $peak $oom $timed_out ${sizes//$'\n'/ }"
-    cat /proc/self/fd/3 /proc/self/fd/4
-    exec 3>&- 4>&- 5>&-
+    measure "$i" "$input" "${run[@]}"
+    if [ "${STEP:-0}" = 1 ] && [ $((i + 1)) -lt "$TEST_COUNT" ]; then
+      read -r cmd || break
+      [ "$cmd" = next ] || break
+    fi
+  done
+  echo "@@optimus done"
+}
+
+check() {
+  local verb index exp_len out_len dir=$WORK/check
+  recipe
+  set_limits
+  mkdir -p "$dir" || die "cannot create $dir"
+  while read -r verb index exp_len out_len; do
+    [ "$verb" = case ] && [[ $index =~ ^[0-9]+$ && $exp_len =~ ^[0-9]+$ && $out_len =~ ^[0-9]+$ ]] || die "bad check request '$verb $index'"
+    # head -c reads exactly what it is asked for, never past it.
+    head -c "$exp_len" >"$dir/expected" && head -c "$out_len" >"$dir/output" || die "short check request"
+    measure "$index" /dev/null "${run[@]}" "$WORK/tests/$index.in" "$dir/expected" "$dir/output"
   done
   echo "@@optimus done"
 }
@@ -192,5 +232,6 @@ fi
 case "${1:-}" in
   prepare) prepare ;;
   run) run_tests "${2:-0}" ;;
-  *) die "usage: runner.sh init | prepare | run FIRST" ;;
+  check) check ;;
+  *) die "usage: runner.sh init | prepare | run FIRST | check" ;;
 esac

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use optimus_common::settings::{Limits, MIN_MEMORY_MB, MIN_TIMEOUT_MS};
-use optimus_common::{JobSpec, LanguageConfig, LanguageRegistry, TestCase};
+use optimus_common::{Compare, Harness, JobSpec, LanguageConfig, LanguageRegistry, Mode, Program, TestCase};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -22,6 +23,28 @@ pub struct JobRequest {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub memory_limit_mb: Option<u32>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// A rule name or `{"type": ..., options}`; parsed by [`parse_compare`] so that
+    /// a wrong one gets a message naming what is accepted.
+    #[serde(default)]
+    pub compare: Option<Value>,
+    #[serde(default)]
+    pub checker: Option<ProgramRequest>,
+    #[serde(default)]
+    pub solution_code: Option<String>,
+    /// Defaults to the job's language.
+    #[serde(default)]
+    pub solution_language: Option<String>,
+    #[serde(default)]
+    pub harness: Option<Harness>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramRequest {
+    pub language: String,
+    pub source_code: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +59,8 @@ pub struct TestCaseRequest {
     pub expected_output: Option<String>,
     #[serde(default)]
     pub weight: Option<u32>,
+    #[serde(default)]
+    pub compare: Option<Value>,
 }
 
 /// The most a single test may weigh; keeps scores far from overflow.
@@ -48,26 +73,8 @@ pub fn validate<'r>(
     registry: &'r LanguageRegistry,
     limits: &Limits,
 ) -> Result<(JobSpec, &'r LanguageConfig), ApiError> {
-    let lang = registry.find(&req.language).ok_or_else(|| {
-        ApiError::invalid(
-            "unknown_language",
-            format!("language '{}' is not available; available: {}", req.language, registry.names()),
-        )
-    })?;
-
-    if req.source_code.trim().is_empty() {
-        return Err(ApiError::invalid("empty_source", "source_code is empty; send the program's source text"));
-    }
-    if req.source_code.len() > limits.max_source_bytes {
-        return Err(ApiError::invalid(
-            "source_too_large",
-            format!(
-                "source_code is {} bytes; the most accepted is {} bytes",
-                req.source_code.len(),
-                limits.max_source_bytes
-            ),
-        ));
-    }
+    let lang = language(registry, &req.language, "language")?;
+    check_source(&req.source_code, "source_code", limits)?;
 
     let timeout_ms = req.timeout_ms.unwrap_or(lang.timeout_ms);
     if !(MIN_TIMEOUT_MS..=limits.max_timeout_ms).contains(&timeout_ms) {
@@ -85,13 +92,195 @@ pub fn validate<'r>(
     }
 
     let test_cases = match req.test_cases {
-        None => vec![TestCase { id: 1, input: String::new(), expected_output: None, weight: 1 }],
+        None => vec![TestCase { id: 1, input: String::new(), expected_output: None, weight: 1, compare: None }],
         Some(tests) => validate_tests(tests, limits)?,
     };
+    let compare = req.compare.map(|v| parse_compare(v, "compare")).transpose()?;
 
-    let spec =
-        JobSpec { language: lang.name.clone(), source_code: req.source_code, test_cases, timeout_ms, memory_limit_mb };
+    let checker = match req.checker {
+        None => None,
+        Some(c) => {
+            let checker_lang = language(registry, &c.language, "checker.language")?;
+            check_source(&c.source_code, "checker.source_code", limits)?;
+            Some(Program { language: checker_lang.name.clone(), source_code: c.source_code })
+        }
+    };
+    let solution = match (req.solution_code, req.solution_language) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "incompatible_options",
+                "solution_language is set but solution_code is not; send the reference solution's source",
+            ))
+        }
+        (Some(code), language_name) => {
+            let solution_lang = match language_name {
+                Some(name) => language(registry, &name, "solution_language")?,
+                None => lang,
+            };
+            check_source(&code, "solution_code", limits)?;
+            Some(Program { language: solution_lang.name.clone(), source_code: code })
+        }
+    };
+
+    let spec = JobSpec {
+        language: lang.name.clone(),
+        source_code: req.source_code,
+        test_cases,
+        timeout_ms,
+        memory_limit_mb,
+        mode: req.mode,
+        compare: compare.unwrap_or_default(),
+        checker,
+        solution,
+        harness: req.harness,
+    };
+    check_options(&spec, compare.is_some())?;
     Ok((spec, lang))
+}
+
+fn incompatible(message: impl Into<String>) -> ApiError {
+    ApiError::invalid("incompatible_options", message)
+}
+
+/// The judging options that cannot go together, refused with what to change.
+fn check_options(spec: &JobSpec, job_compare: bool) -> Result<(), ApiError> {
+    let test_compare = spec.test_cases.iter().find(|t| t.compare.is_some()).map(|t| t.id);
+    let any_compare = job_compare || test_compare.is_some();
+    if spec.mode == Mode::Custom {
+        let judging = [
+            (any_compare, "compare"),
+            (spec.checker.is_some(), "checker"),
+            (spec.solution.is_some(), "solution_code"),
+            (spec.harness.is_some(), "harness"),
+            (spec.test_cases.iter().any(|t| t.expected_output.is_some()), "expected_output"),
+        ];
+        if let Some((_, field)) = judging.iter().find(|(set, _)| *set) {
+            return Err(incompatible(format!(
+                "mode 'custom' runs the program without judging it, so {field} has no use; \
+                 leave it out, or use mode 'run' or 'submit'"
+            )));
+        }
+    }
+    if spec.checker.is_some() && any_compare {
+        return Err(incompatible(
+            "a checker decides every test, so compare has no use beside it; send one or the other",
+        ));
+    }
+    if let Some(Harness::PythonCall) = spec.harness {
+        if spec.language != "python" {
+            return Err(incompatible(format!(
+                "harness 'python_call' calls Python functions; the job's language is '{}'; use language 'python'",
+                spec.language
+            )));
+        }
+        match &spec.solution {
+            None => {
+                return Err(incompatible(
+                    "harness 'python_call' compares each call's value with the reference solution's; \
+                     send solution_code",
+                ))
+            }
+            Some(s) if s.language != "python" => {
+                return Err(incompatible(format!(
+                    "harness 'python_call' needs a Python reference solution; solution_language is '{}'",
+                    s.language
+                )))
+            }
+            Some(_) => {}
+        }
+        if spec.checker.is_some() {
+            return Err(incompatible("harness 'python_call' compares values itself; leave out checker"));
+        }
+        if let Some(t) = spec.test_cases.iter().find(|t| t.expected_output.is_some()) {
+            return Err(incompatible(format!(
+                "test {}: with harness 'python_call' the expected value comes from solution_code; \
+                 leave out expected_output",
+                t.id
+            )));
+        }
+        if let Some(t) = spec.test_cases.iter().find(|t| t.input.trim().is_empty()) {
+            return Err(incompatible(format!(
+                "test {}: with harness 'python_call' each input is a call such as \"add(1, 2)\"; this one is empty",
+                t.id
+            )));
+        }
+        let rules = std::iter::once(spec.compare).chain(spec.test_cases.iter().filter_map(|t| t.compare));
+        if rules.into_iter().any(|c| !matches!(c, Compare::Trim | Compare::Float { .. })) {
+            return Err(incompatible(
+                "harness 'python_call' compares values structurally; the only compare it takes is 'float' \
+                 (number tolerances)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn language<'r>(registry: &'r LanguageRegistry, name: &str, field: &str) -> Result<&'r LanguageConfig, ApiError> {
+    registry.find(name).ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_language",
+            format!("{field}: language '{name}' is not available; available: {}", registry.names()),
+        )
+    })
+}
+
+fn check_source(source: &str, field: &str, limits: &Limits) -> Result<(), ApiError> {
+    if source.trim().is_empty() {
+        return Err(ApiError::invalid("empty_source", format!("{field} is empty; send the program's source text")));
+    }
+    if source.len() > limits.max_source_bytes {
+        return Err(ApiError::invalid(
+            "source_too_large",
+            format!("{field} is {} bytes; the most accepted is {} bytes", source.len(), limits.max_source_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// `"tokens"`, or `{"type": "float", "abs_tol": 1e-6, "rel_tol": 1e-9}`.
+pub fn parse_compare(value: Value, field: &str) -> Result<Compare, ApiError> {
+    let bad = |what: String| {
+        ApiError::invalid(
+            "invalid_compare",
+            format!(
+                "{field}: {what}; send one of {} as a string, or an object such as \
+                 {{\"type\": \"float\", \"abs_tol\": 1e-6, \"rel_tol\": 1e-9}}",
+                Compare::NAMES.map(|n| format!("\"{n}\"")).join(", ")
+            ),
+        )
+    };
+    let (name, mut options) = match value {
+        Value::String(name) => (name, serde_json::Map::new()),
+        Value::Object(mut map) => match map.remove("type") {
+            Some(Value::String(name)) => (name, map),
+            _ => return Err(bad("the object has no \"type\" string".into())),
+        },
+        other => return Err(bad(format!("{other} is neither a rule name nor an object"))),
+    };
+    let mut tolerance = |key: &str, default: f64| match options.remove(key) {
+        None => Ok(default),
+        Some(v) => match v.as_f64() {
+            Some(t) if t.is_finite() && t >= 0.0 => Ok(t),
+            _ => Err(bad(format!("{key} is {v}; it must be a number, 0 or more"))),
+        },
+    };
+    let rule = match name.as_str() {
+        "exact" => Compare::Exact,
+        "trim" => Compare::Trim,
+        "tokens" => Compare::Tokens,
+        "float" => Compare::Float {
+            abs_tol: tolerance("abs_tol", Compare::DEFAULT_ABS_TOL)?,
+            rel_tol: tolerance("rel_tol", Compare::DEFAULT_REL_TOL)?,
+        },
+        "case_insensitive" => Compare::CaseInsensitive,
+        "unordered_lines" => Compare::UnorderedLines,
+        other => return Err(bad(format!("'{other}' is not a comparison rule"))),
+    };
+    if let Some(key) = options.keys().next() {
+        return Err(bad(format!("'{name}' takes no option '{key}'")));
+    }
+    Ok(rule)
 }
 
 fn validate_tests(tests: Vec<TestCaseRequest>, limits: &Limits) -> Result<Vec<TestCase>, ApiError> {
@@ -140,7 +329,8 @@ fn validate_tests(tests: Vec<TestCaseRequest>, limits: &Limits) -> Result<Vec<Te
                     format!("test {id}: weight is {weight}; accepted: 0 to {MAX_WEIGHT}"),
                 ));
             }
-            Ok(TestCase { id, input: t.input, expected_output: t.expected_output, weight })
+            let compare = t.compare.map(|v| parse_compare(v, &format!("test {id}: compare"))).transpose()?;
+            Ok(TestCase { id, input: t.input, expected_output: t.expected_output, weight, compare })
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! SIGTERM, then drains. Refuses to start, with the fix in its message, when the
 //! language is unknown or its image is missing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -34,7 +35,13 @@ async fn main() -> anyhow::Result<()> {
     let registry = LanguageRegistry::load(&settings.languages_file)?;
     let language = registry.get(&args.language)?.clone();
     let concurrency = args.concurrency.unwrap_or(language.concurrency).max(1);
-    let config = WorkerConfig { language, concurrency, settings, drain_timeout: Duration::from_secs(args.drain_secs) };
+    let config = WorkerConfig {
+        language,
+        registry: Arc::new(registry),
+        concurrency,
+        settings,
+        drain_timeout: Duration::from_secs(args.drain_secs),
+    };
 
     let worker = Worker::start(config).await.context("the worker cannot start")?;
     let shutdown = CancellationToken::new();

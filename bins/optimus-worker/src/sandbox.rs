@@ -1,16 +1,18 @@
 //! The container lifecycle, and the only module that talks to Docker for jobs.
 //!
-//! [`Sandbox::execute`] is the whole interface the worker sees: acquire a container
-//! for a job, run the job in it (unpack, compile once, every test through
-//! `runner.sh`), destroy it. Destruction is a guard ([`Lease`]), so it happens on
-//! every path out, cancellation and panics included; containers left by a worker
-//! that was killed carry labels and are swept by [`Sandbox::sweep`].
+//! A [`Sandbox`] makes containers of one language's image; a [`Container`] is one
+//! of them, started for one [`Role`] in one job: unpack and compile once
+//! ([`Container::prepare`]), then talk to `runner.sh` through a [`Session`] (run the
+//! tests, or serve checker requests). Destruction is a guard ([`Lease`]), so it
+//! happens on every path out, cancellation and panics included; containers left by
+//! a worker that was killed carry labels and are swept by [`Sandbox::sweep`].
 //!
 //! Speed work (a pool of pre-started containers) belongs here and changes nothing
 //! outside this module.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::pin::Pin;
+use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
@@ -21,11 +23,10 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
-use optimus_common::{JobSpec, LanguageConfig};
-use tokio::io::AsyncWriteExt;
-use tokio_util::sync::CancellationToken;
-use tracing::{info_span, Instrument};
+use futures_util::{Stream, StreamExt};
+use optimus_common::LanguageConfig;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::protocol::{CompileStatus, Parser, ProtocolError, Report, TestRun};
@@ -44,7 +45,7 @@ const LABEL_DEPLOYMENT: &str = "optimus.deployment";
 const RUNNER_OVERHEAD_MB: i64 = 16;
 /// Slack the worker allows the runner past the limits it enforces itself, before
 /// declaring the container stuck.
-const STALL_GRACE: Duration = Duration::from_secs(10);
+pub const STALL_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -65,25 +66,43 @@ pub enum SandboxError {
     Cancelled,
 }
 
-/// What a job's run produced, before judging.
+/// What a container is for. Each role gets its own container, so a program never
+/// shares a filesystem with the checker that judges it or the solution it is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Program,
+    Solution,
+    Checker,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Program => "program",
+            Role::Solution => "solution",
+            Role::Checker => "checker",
+        }
+    }
+}
+
+/// The limits a container's runs get.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Wall time of each run.
+    pub time_ms: u64,
+    pub memory_mb: u32,
+}
+
+/// How the compile step went.
 #[derive(Debug)]
-pub enum Execution {
-    /// The compile step failed (or hit its limits); no test ran.
-    CompileFailed { output: String },
-    /// Every test ran, in order. `compile_output` is what the compiler printed.
-    Ran { compile_output: Option<String>, runs: Vec<TestRun> },
+pub enum Compiled {
+    /// Ready to run. `output` is what the compiler printed (`None`: no compile step).
+    Ok { output: Option<String>, time_ms: u64 },
+    /// The compile failed or hit its limits; `output` says so.
+    Failed { output: String },
 }
 
-/// Where the time of one job went, for logs and benchmarks.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Phases {
-    pub create_ms: u64,
-    pub prepare_ms: u64,
-    pub compile_ms: u64,
-    pub run_ms: u64,
-}
-
-/// Runs jobs of one language in throw-away containers.
+/// Makes throw-away containers of one language's image.
 #[derive(Clone)]
 pub struct Sandbox {
     docker: Docker,
@@ -137,6 +156,21 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// A sandbox for another language on the same engine (a checker or a reference
+    /// solution written in it), its image checked.
+    pub async fn for_language(&self, language: &LanguageConfig) -> Result<Self, SandboxError> {
+        if language.name == self.language.name {
+            return Ok(self.clone());
+        }
+        let sandbox = Sandbox { language: language.clone(), ..self.clone() };
+        sandbox.check_image().await?;
+        Ok(sandbox)
+    }
+
+    pub fn language(&self) -> &LanguageConfig {
+        &self.language
+    }
+
     async fn check_image(&self) -> Result<(), SandboxError> {
         match self.docker.inspect_image(&self.language.image).await {
             Ok(_) => Ok(()),
@@ -182,121 +216,28 @@ impl Sandbox {
         Ok(removed)
     }
 
-    /// Runs a whole job: a fresh container, the source and inputs copied in, one
-    /// compile, every test in order. The container is gone (or going) when this returns.
-    pub async fn execute(
+    /// Starts a fresh container for `role` in job `job_id`, sized for `limits` and
+    /// for `inputs` bytes of test input. It is removed when the [`Container`] drops.
+    pub async fn start(
         &self,
         job_id: Uuid,
-        spec: &JobSpec,
-        cancel: &CancellationToken,
-    ) -> Result<(Execution, Phases), SandboxError> {
-        let mut phases = Phases::default();
+        role: Role,
+        limits: RunLimits,
+        test_count: usize,
+        inputs: usize,
+    ) -> Result<Container, SandboxError> {
         let lang = &self.language;
-        let inputs: usize = spec.test_cases.iter().map(|t| t.input.len()).sum();
         // Test inputs live in the tmpfs and count against the container's memory:
         // give the container room for them, and judge the program by its own peak.
-        let run_memory = mb(i64::from(spec.memory_limit_mb) + RUNNER_OVERHEAD_MB) + inputs as i64;
+        let run_memory = mb(i64::from(limits.memory_mb) + RUNNER_OVERHEAD_MB) + inputs as i64;
         let create_memory =
             if lang.compiled { run_memory.max(mb(i64::from(lang.compile_memory_mb))) } else { run_memory };
-
-        let t = Instant::now();
-        let lease = self.create(job_id, create_memory, inputs).instrument(info_span!("create")).await?;
-        phases.create_ms = t.elapsed().as_millis() as u64;
-
-        let t = Instant::now();
-        let archive = job_archive(lang, spec);
-        let prepare_deadline = Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
-        let mut prepared = self
-            .exec(&lease, &["prepare"], self.env(spec), Some(archive), prepare_deadline, cancel)
-            .instrument(info_span!("prepare"))
-            .await?;
-        phases.prepare_ms = t.elapsed().as_millis() as u64;
-        let Some(Report::Compile { status, time_ms, output, .. }) = prepared.reports.pop() else {
-            return Err(prepared.runner_error("prepare"));
-        };
-        phases.compile_ms = time_ms;
-        let compile_output = (status != CompileStatus::None).then(|| String::from_utf8_lossy(&output).into_owned());
-        match status {
-            CompileStatus::Error | CompileStatus::Timeout | CompileStatus::OutOfMemory => {
-                let mut output = compile_output.unwrap_or_default();
-                match status {
-                    CompileStatus::Timeout => output
-                        .push_str(&format!("\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms)),
-                    CompileStatus::OutOfMemory => output
-                        .push_str(&format!("\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb)),
-                    _ => {}
-                }
-                return Ok((Execution::CompileFailed { output }, phases));
-            }
-            CompileStatus::Ok if create_memory != run_memory => {
-                let limit = ContainerUpdateBody {
-                    memory: Some(run_memory),
-                    memory_swap: Some(run_memory),
-                    ..Default::default()
-                };
-                self.docker.update_container(&lease.id, limit).await?;
-            }
-            _ => {}
-        }
-
-        let t = Instant::now();
-        let runs = self.run_tests(&lease, spec, cancel).instrument(info_span!("run")).await?;
-        phases.run_ms = t.elapsed().as_millis() as u64;
-        drop(lease);
-        Ok((Execution::Ran { compile_output, runs }, phases))
-    }
-
-    /// Every test in order. A program may kill the runner itself (it runs as the
-    /// same user): that test then ends as a runtime error, and the runner is
-    /// started again from the next test.
-    async fn run_tests(
-        &self,
-        lease: &Lease,
-        spec: &JobSpec,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<TestRun>, SandboxError> {
-        let total = spec.test_cases.len();
-        let mut runs: Vec<TestRun> = Vec::with_capacity(total);
-        while runs.len() < total {
-            let first = runs.len();
-            let remaining = (total - first) as u32;
-            let deadline = (Duration::from_millis(spec.timeout_ms) + Duration::from_secs(2)) * remaining + STALL_GRACE;
-            let outcome =
-                self.exec(lease, &["run", &first.to_string()], self.env(spec), None, deadline, cancel).await?;
-            // Killed by a signal (128+N): the program, which runs as the same user,
-            // killed it. Any other early end is the sandbox's failure.
-            let runner_died = !outcome.complete;
-            if runner_died && outcome.exit_code.is_none_or(|c| c <= 128) {
-                return Err(outcome.runner_error("run"));
-            }
-            for report in outcome.reports {
-                match report {
-                    Report::Test(run) if run.index == runs.len() => runs.push(run),
-                    Report::Test(run) => {
-                        return Err(SandboxError::Runner(format!("test {} reported out of order", run.index)))
-                    }
-                    _ => {}
-                }
-            }
-            if runs.len() < total && (runner_died || runs.len() == first) {
-                runs.push(TestRun {
-                    index: runs.len(),
-                    exit_status: 128 + 9,
-                    stderr: b"the program killed the judge's runner".to_vec(),
-                    ..TestRun::default()
-                });
-            }
-        }
-        Ok(runs)
-    }
-
-    fn env(&self, spec: &JobSpec) -> Vec<String> {
-        let lang = &self.language;
+        let lease = self.create(job_id, role, create_memory, inputs).await?;
         let mut env = vec![
             format!("LANGUAGE={}", lang.name),
             format!("SOURCE_FILE={}", lang.source_file),
-            format!("TEST_COUNT={}", spec.test_cases.len()),
-            format!("TIME_LIMIT_MS={}", spec.timeout_ms),
+            format!("TEST_COUNT={test_count}"),
+            format!("TIME_LIMIT_MS={}", limits.time_ms),
             format!("COMPILE_TIME_LIMIT_MS={}", lang.compile_timeout_ms),
             format!("OUTPUT_LIMIT={}", self.output_limit),
         ];
@@ -306,10 +247,10 @@ impl Sandbox {
         if let Some(cmd) = &lang.run_command {
             env.push(format!("RUN_CMD={cmd}"));
         }
-        env
+        Ok(Container { sandbox: self.clone(), lease, env, run_memory, resize: create_memory != run_memory })
     }
 
-    async fn create(&self, job_id: Uuid, memory: i64, inputs: usize) -> Result<Lease, SandboxError> {
+    async fn create(&self, job_id: Uuid, role: Role, memory: i64, inputs: usize) -> Result<Lease, SandboxError> {
         let lang = &self.language;
         let labels = HashMap::from([
             (LABEL_SANDBOX.to_string(), "1".to_string()),
@@ -317,6 +258,7 @@ impl Sandbox {
             (LABEL_WORKER.to_string(), self.worker_id.clone()),
             (LABEL_DEPLOYMENT.to_string(), self.deployment.clone()),
             ("optimus.job".to_string(), job_id.to_string()),
+            ("optimus.role".to_string(), role.as_str().to_string()),
         ]);
         // Room for the inputs, the build, and one test's capped output at a time;
         // what is written is charged to the memory limit anyway.
@@ -355,7 +297,10 @@ impl Sandbox {
             host_config: Some(host),
             ..Default::default()
         };
-        let name = format!("optimus-{}-{job_id}", lang.name);
+        let name = match role {
+            Role::Program => format!("optimus-{}-{job_id}", lang.name),
+            other => format!("optimus-{}-{job_id}-{}", lang.name, other.as_str()),
+        };
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
             // A container of this job left by an earlier attempt (perhaps still
@@ -390,22 +335,80 @@ impl Sandbox {
             }
         }
     }
+}
 
-    /// Runs `runner.sh <args>` in the container, feeding `stdin`, and returns its
-    /// reports. Stops at `deadline` or when `cancel` fires.
-    async fn exec(
-        &self,
-        lease: &Lease,
-        args: &[&str],
-        env: Vec<String>,
-        stdin: Option<Vec<u8>>,
-        deadline: Duration,
-        cancel: &CancellationToken,
-    ) -> Result<ExecOutcome, SandboxError> {
+/// One started container, for one role in one job.
+pub struct Container {
+    sandbox: Sandbox,
+    lease: Lease,
+    env: Vec<String>,
+    /// The memory limit of the runs, set after a compile that ran with more.
+    run_memory: i64,
+    resize: bool,
+}
+
+impl Container {
+    /// Unpacks `sources` (file name, contents; the language's source file among
+    /// them) and the test `inputs`, and compiles once.
+    pub async fn prepare(&self, sources: &[(&str, &[u8])], inputs: &[&str]) -> Result<Compiled, SandboxError> {
+        let lang = &self.sandbox.language;
+        let deadline = Instant::now() + Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
+        let mut session = self.session(&["prepare"], Vec::new(), deadline).await?;
+        session.send(&archive(sources, inputs)).await?;
+        session.close_input().await;
+        let (status, time_ms, output) = match session.next().await? {
+            Some(Report::Compile { status, time_ms, output, .. }) => (status, time_ms, output),
+            _ => return Err(session.runner_error("prepare").await),
+        };
+        let output = String::from_utf8_lossy(&output).into_owned();
+        match status {
+            CompileStatus::None => Ok(Compiled::Ok { output: None, time_ms }),
+            CompileStatus::Ok => {
+                if self.resize {
+                    let limit = ContainerUpdateBody {
+                        memory: Some(self.run_memory),
+                        memory_swap: Some(self.run_memory),
+                        ..Default::default()
+                    };
+                    self.sandbox.docker.update_container(&self.lease.id, limit).await?;
+                }
+                Ok(Compiled::Ok { output: Some(output), time_ms })
+            }
+            CompileStatus::Error => Ok(Compiled::Failed { output }),
+            CompileStatus::Timeout => Ok(Compiled::Failed {
+                output: format!("{output}\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms),
+            }),
+            CompileStatus::OutOfMemory => Ok(Compiled::Failed {
+                output: format!("{output}\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb),
+            }),
+        }
+    }
+
+    /// Runs the tests from `first` on, reporting each. With `step`, the runner
+    /// waits after each test until [`Session::step`] says whether to go on.
+    pub async fn run(&self, first: usize, step: bool, deadline: Instant) -> Result<Session, SandboxError> {
+        let env = if step { vec!["STEP=1".to_string()] } else { Vec::new() };
+        self.session(&["run", &first.to_string()], env, deadline).await
+    }
+
+    /// The runs of every test in order, as they finish; see [`Runs`].
+    pub fn runs(&self, total: usize, step: bool, deadline: Instant) -> Runs<'_> {
+        Runs { container: self, session: None, next: 0, total, step, stopped: false, deadline }
+    }
+
+    /// Serves checker requests ([`Session::check`]) until dropped.
+    pub async fn check(&self, deadline: Instant) -> Result<Session, SandboxError> {
+        self.session(&["check"], Vec::new(), deadline).await
+    }
+
+    async fn session(&self, args: &[&str], extra_env: Vec<String>, deadline: Instant) -> Result<Session, SandboxError> {
+        let docker = &self.sandbox.docker;
         let mut cmd = vec![RUNNER.to_string()];
         cmd.extend(args.iter().map(|a| a.to_string()));
+        let mut env = self.env.clone();
+        env.extend(extra_env);
         let config = ExecConfig {
-            attach_stdin: Some(stdin.is_some()),
+            attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             env: Some(env),
@@ -414,79 +417,208 @@ impl Sandbox {
             working_dir: Some("/work".into()),
             ..Default::default()
         };
-        let exec = self.docker.create_exec(&lease.id, config).await?;
-        let StartExecResults::Attached { mut output, mut input } = self.docker.start_exec(&exec.id, None).await? else {
+        let exec = docker.create_exec(&self.lease.id, config).await?;
+        let StartExecResults::Attached { output, input } = docker.start_exec(&exec.id, None).await? else {
             return Err(SandboxError::Runner("exec started detached".into()));
         };
-        let feed = async move {
-            if let Some(bytes) = stdin {
-                // A runner that stops reading early is reported by its exit, not here.
-                let _ = input.write_all(&bytes).await;
-                let _ = input.shutdown().await;
-            }
-            std::future::pending::<()>().await
-        };
-        let mut parser = Parser::default();
-        let mut reports = Vec::new();
-        let mut diagnostics = Vec::new();
-        let read = async {
-            tokio::pin!(feed);
-            loop {
-                let chunk = tokio::select! {
-                    chunk = output.next() => chunk,
-                    _ = &mut feed => unreachable!("feed never completes"),
-                };
-                match chunk {
-                    None => return Ok::<_, SandboxError>(()),
-                    Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(LogOutput::StdOut { message })) => {
-                        parser.feed(&message);
-                        while let Some(report) = parser.next_report()? {
-                            reports.push(report);
-                        }
-                    }
-                    Some(Ok(LogOutput::StdErr { message })) if diagnostics.len() < 65536 => {
-                        diagnostics.extend_from_slice(&message)
-                    }
-                    Some(Ok(_)) => {}
-                }
-            }
-        };
-        tokio::select! {
-            res = read => res?,
-            _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
-            _ = tokio::time::sleep(deadline) => return Err(SandboxError::Stalled(deadline)),
-        }
-        let complete = matches!(reports.last(), Some(Report::Done) | Some(Report::Compile { .. })) && parser.is_idle();
-        let exit_code = if complete { Some(0) } else { self.docker.inspect_exec(&exec.id).await?.exit_code };
-        Ok(ExecOutcome {
-            reports,
-            complete,
-            exit_code,
-            diagnostics: String::from_utf8_lossy(&diagnostics).trim().to_string(),
+        Ok(Session {
+            docker: docker.clone(),
+            exec_id: exec.id,
+            output,
+            input: Some(input),
+            parser: Parser::default(),
+            diagnostics: Vec::new(),
+            deadline,
+            done: false,
         })
     }
 }
 
-/// What one `docker exec` of the runner delivered.
-struct ExecOutcome {
-    reports: Vec<Report>,
-    /// The runner reached its last report.
-    complete: bool,
-    exit_code: Option<i64>,
+/// One `runner.sh` process in a container: requests in on its stdin, reports out.
+pub struct Session {
+    docker: Docker,
+    exec_id: String,
+    output: Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+    input: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    parser: Parser,
     /// What the runner itself wrote to stderr.
-    diagnostics: String,
+    diagnostics: Vec<u8>,
+    /// Past it, the runner is stuck: everything it runs has limits well inside it.
+    deadline: Instant,
+    /// The runner reported `done`.
+    done: bool,
 }
 
-impl ExecOutcome {
-    /// The runner failed by itself, not because a program killed it.
-    fn runner_error(&self, what: &str) -> SandboxError {
-        SandboxError::Runner(format!("{what} ended early (exit {:?}): {}", self.exit_code, self.diagnostics))
+/// The test runs of one container, in order. A program may kill the runner itself
+/// (it runs as the same user): that test then comes back as killed by SIGKILL, and
+/// the runner is started again from the next test.
+pub struct Runs<'c> {
+    container: &'c Container,
+    session: Option<Session>,
+    next: usize,
+    total: usize,
+    step: bool,
+    stopped: bool,
+    deadline: Instant,
+}
+
+impl Runs<'_> {
+    /// The next test's run; `None` when all have run or [`Runs::step`] stopped them.
+    pub async fn next(&mut self) -> Result<Option<TestRun>, SandboxError> {
+        if self.stopped || self.next == self.total {
+            return Ok(None);
+        }
+        if self.session.is_none() {
+            self.session = Some(self.container.run(self.next, self.step, self.deadline).await?);
+        }
+        let session = self.session.as_mut().expect("started above");
+        let index = self.next;
+        match session.next_test().await? {
+            Some(run) if run.index == index => {
+                self.next += 1;
+                Ok(Some(run))
+            }
+            Some(run) => Err(SandboxError::Runner(format!("test {} reported out of order", run.index))),
+            None => match session.ending().await {
+                Ending::KilledByProgram => {
+                    self.session = None;
+                    self.next += 1;
+                    Ok(Some(TestRun {
+                        index,
+                        exit_status: 128 + 9,
+                        stderr: b"the program killed the judge's runner".to_vec(),
+                        ..TestRun::default()
+                    }))
+                }
+                Ending::Failed(e) => Err(e),
+            },
+        }
+    }
+
+    /// In step mode, tells the runner whether to run the next test; stopping is
+    /// final. Without step mode the runner never waits, so only stopping matters.
+    pub async fn step(&mut self, go_on: bool) -> Result<(), SandboxError> {
+        if !go_on {
+            self.stopped = true;
+        }
+        match &mut self.session {
+            Some(session) if self.step && self.next < self.total => session.step(go_on).await,
+            _ => Ok(()),
+        }
     }
 }
 
-/// The tar the runner's `prepare` unpacks: `src/<source_file>` and `tests/<i>.in`.
-fn job_archive(lang: &LanguageConfig, spec: &JobSpec) -> Vec<u8> {
+/// How a session that ended without `done` ended.
+pub enum Ending {
+    /// Killed by a signal: the program (same user) killed the runner.
+    KilledByProgram,
+    /// Anything else is the runner's own failure.
+    Failed(SandboxError),
+}
+
+impl Session {
+    /// The next report; `None` once the runner's output has ended.
+    pub async fn next(&mut self) -> Result<Option<Report>, SandboxError> {
+        loop {
+            if let Some(report) = self.parser.next_report()? {
+                if report == Report::Done {
+                    self.done = true;
+                }
+                return Ok(Some(report));
+            }
+            let chunk = tokio::time::timeout_at(self.deadline.into(), self.output.next())
+                .await
+                .map_err(|_| SandboxError::Stalled(STALL_GRACE))?;
+            match chunk {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(LogOutput::StdOut { message })) => self.parser.feed(&message),
+                Some(Ok(LogOutput::StdErr { message })) if self.diagnostics.len() < 65536 => {
+                    self.diagnostics.extend_from_slice(&message)
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next test report, or how the session ended without one.
+    pub async fn next_test(&mut self) -> Result<Option<TestRun>, SandboxError> {
+        loop {
+            match self.next().await? {
+                Some(Report::Test(run)) => return Ok(Some(run)),
+                Some(Report::Done) | None => return Ok(None),
+                Some(Report::Compile { .. }) => {}
+            }
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), SandboxError> {
+        let input = self.input.as_mut().ok_or_else(|| SandboxError::Runner("input already closed".into()))?;
+        let write = async {
+            input.write_all(bytes).await?;
+            input.flush().await
+        };
+        tokio::time::timeout_at(self.deadline.into(), write)
+            .await
+            .map_err(|_| SandboxError::Stalled(STALL_GRACE))?
+            .map_err(|e| SandboxError::Runner(format!("cannot write to the runner: {e}")))
+    }
+
+    pub async fn close_input(&mut self) {
+        if let Some(mut input) = self.input.take() {
+            let _ = input.shutdown().await;
+        }
+    }
+
+    /// `run` with `step`: tells the runner whether to run the next test.
+    pub async fn step(&mut self, go_on: bool) -> Result<(), SandboxError> {
+        if go_on {
+            self.send(b"next\n").await
+        } else {
+            self.close_input().await;
+            Ok(())
+        }
+    }
+
+    /// `check`: judges one test's output; the checker's run comes back as a test run.
+    pub async fn check(&mut self, index: usize, expected: &[u8], output: &[u8]) -> Result<TestRun, SandboxError> {
+        let mut request = format!("case {index} {} {}\n", expected.len(), output.len()).into_bytes();
+        request.extend_from_slice(expected);
+        request.extend_from_slice(output);
+        self.send(&request).await?;
+        match self.next_test().await? {
+            Some(run) if run.index == index => Ok(run),
+            Some(run) => Err(SandboxError::Runner(format!("checker answered for test {}, not {index}", run.index))),
+            None => Err(self.runner_error("check").await),
+        }
+    }
+
+    /// Why the runner's output ended before `done`.
+    pub async fn ending(&mut self) -> Ending {
+        if self.done && self.parser.is_idle() {
+            return Ending::Failed(SandboxError::Runner("the runner is done".into()));
+        }
+        match self.docker.inspect_exec(&self.exec_id).await {
+            Ok(info) if info.exit_code.is_some_and(|c| c > 128) => Ending::KilledByProgram,
+            Ok(info) => Ending::Failed(self.failure("run", info.exit_code)),
+            Err(e) => Ending::Failed(e.into()),
+        }
+    }
+
+    /// The runner failed by itself: what it said, for the log.
+    pub async fn runner_error(&mut self, what: &str) -> SandboxError {
+        let exit = self.docker.inspect_exec(&self.exec_id).await.ok().and_then(|i| i.exit_code);
+        self.failure(what, exit)
+    }
+
+    fn failure(&self, what: &str, exit: Option<i64>) -> SandboxError {
+        let said = String::from_utf8_lossy(&self.diagnostics).trim().to_string();
+        SandboxError::Runner(format!("{what} ended early (exit {exit:?}): {said}"))
+    }
+}
+
+/// The tar the runner's `prepare` unpacks: `src/<file>` and `tests/<i>.in`.
+fn archive(sources: &[(&str, &[u8])], inputs: &[&str]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8]| {
         let mut header = tar::Header::new_gnu();
@@ -495,9 +627,11 @@ fn job_archive(lang: &LanguageConfig, spec: &JobSpec) -> Vec<u8> {
         header.set_cksum();
         tar.append_data(&mut header, path, data).expect("writing to memory");
     };
-    add(format!("src/{}", lang.source_file), spec.source_code.as_bytes());
-    for (i, test) in spec.test_cases.iter().enumerate() {
-        add(format!("tests/{i}.in"), test.input.as_bytes());
+    for (name, data) in sources {
+        add(format!("src/{name}"), data);
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        add(format!("tests/{i}.in"), input.as_bytes());
     }
     tar.into_inner().expect("writing to memory")
 }

@@ -11,19 +11,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use optimus_common::store::{Popper, RequeueOutcome};
-use optimus_common::{JobResult, JobSpec, JobStatus, LanguageConfig, Settings, Store, Verdict};
+use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
-use crate::judge::{self, JudgeLimits};
-use crate::sandbox::{Execution, Sandbox, SandboxError};
+use crate::execute::{execute, Context};
+use crate::sandbox::{Sandbox, SandboxError};
 
 /// How a worker runs; built by `main` from flags and environment, or by tests.
 #[derive(Clone)]
 pub struct WorkerConfig {
     pub language: LanguageConfig,
+    /// Every language: checkers and reference solutions may be written in any.
+    pub registry: Arc<LanguageRegistry>,
     /// Jobs run at once.
     pub concurrency: usize,
     pub settings: Settings,
@@ -195,18 +197,27 @@ impl Worker {
         };
         let cancel = abort.child_token();
         let watch = tokio::spawn(watch_cancel(self.store.clone(), id, cancel.clone()));
-        let outcome = self.sandbox.execute(id, &spec, &cancel).await;
+        let ctx = Context {
+            sandbox: &self.sandbox,
+            registry: &self.config.registry,
+            output_limit: self.config.settings.limits.output_limit_bytes,
+        };
+        // Dropping the job's future on a cancel drops its containers, which removes them.
+        let outcome = tokio::select! {
+            outcome = execute(&ctx, id, &spec) => outcome,
+            _ = cancel.cancelled() => Err(SandboxError::Cancelled),
+        };
         watch.abort();
 
-        let limits = JudgeLimits { output_limit: self.config.settings.limits.output_limit_bytes };
         let finished = match outcome {
-            Ok((execution, phases)) => {
-                let result = verdicts(&spec, execution, &limits);
+            Ok((result, phases)) => {
                 info!(
                     verdict = ?result.overall_status,
+                    mode = spec.mode.as_str(),
                     create_ms = phases.create_ms,
                     prepare_ms = phases.prepare_ms,
                     compile_ms = phases.compile_ms,
+                    solution_ms = phases.solution_ms,
                     run_ms = phases.run_ms,
                     tests = spec.test_cases.len(),
                     "job judged"
@@ -242,15 +253,6 @@ impl Worker {
                 error!(error = %e, "could not hand the job back; it is recovered when this worker stops")
             }
         }
-    }
-}
-
-fn verdicts(spec: &JobSpec, execution: Execution, limits: &JudgeLimits) -> JobResult {
-    match execution {
-        Execution::CompileFailed { output } => {
-            JobResult::without_tests(Verdict::CompilationError, &judge::weights(spec), Some(output), None)
-        }
-        Execution::Ran { compile_output, runs } => judge::judge_job(spec, runs, compile_output, limits),
     }
 }
 

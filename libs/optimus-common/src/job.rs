@@ -17,6 +17,79 @@ pub struct TestCase {
     pub expected_output: Option<String>,
     /// Points the test is worth when passed.
     pub weight: u32,
+    /// This test's own comparison rule, over the job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Compare>,
+}
+
+/// How a job's tests are run and judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every test runs and is judged.
+    #[default]
+    Run,
+    /// Tests run in order until the first one that does not pass; the rest are
+    /// reported `not_run` and never executed.
+    Submit,
+    /// Nothing is judged: each test's run is reported as it went.
+    Custom,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Run, Mode::Submit, Mode::Custom];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Submit => "submit",
+            Mode::Custom => "custom",
+        }
+    }
+}
+
+/// How a program's output is compared with the expected output.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Compare {
+    /// Byte for byte.
+    Exact,
+    /// Whitespace at the end of each line and blank lines at the end are ignored.
+    #[default]
+    Trim,
+    /// The whitespace-separated tokens are equal.
+    Tokens,
+    /// Tokens equal, except that two numbers match when within either tolerance:
+    /// |a - e| <= abs_tol or |a - e| <= rel_tol * |e|.
+    Float { abs_tol: f64, rel_tol: f64 },
+    /// As `trim`, ignoring letter case.
+    CaseInsensitive,
+    /// As `trim`, in any order of lines.
+    UnorderedLines,
+}
+
+impl Compare {
+    /// The names a request may use, in the order the docs list them.
+    pub const NAMES: [&'static str; 6] = ["exact", "trim", "tokens", "float", "case_insensitive", "unordered_lines"];
+    /// `float`'s tolerances when the request gives none.
+    pub const DEFAULT_ABS_TOL: f64 = 1e-6;
+    pub const DEFAULT_REL_TOL: f64 = 1e-9;
+}
+
+/// A program other than the one judged: a reference solution or a checker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    pub language: String,
+    pub source_code: String,
+}
+
+/// A harness wraps the program: tests are calls, not stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Harness {
+    /// Each test's input is a Python call expression evaluated against the program;
+    /// the returned values (or raised exceptions) are compared structurally.
+    PythonCall,
 }
 
 /// A validated job, as stored in Redis and run by a worker. Built only by the API's
@@ -30,6 +103,31 @@ pub struct JobSpec {
     pub timeout_ms: u64,
     /// Memory limit of each test.
     pub memory_limit_mb: u32,
+    // The judging options below default so that jobs queued by an older API still load.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The job's comparison rule; tests may override it.
+    #[serde(default)]
+    pub compare: Compare,
+    /// Decides each test instead of `compare`.
+    #[serde(default)]
+    pub checker: Option<Program>,
+    /// Produces the expected output of tests that have none, and is measured on every test.
+    #[serde(default)]
+    pub solution: Option<Program>,
+    #[serde(default)]
+    pub harness: Option<Harness>,
+}
+
+impl JobSpec {
+    /// The comparison rule of test `index`.
+    pub fn compare_for(&self, index: usize) -> Compare {
+        self.test_cases[index].compare.unwrap_or(self.compare)
+    }
+
+    pub fn weights(&self) -> Vec<u32> {
+        self.test_cases.iter().map(|t| t.weight).collect()
+    }
 }
 
 /// Where a job is in its life. `Completed`, `Failed` and `Cancelled` are terminal.

@@ -4,7 +4,8 @@
 //! - [`config`]: the language registry (`config/languages.json`): one typed
 //!   [`LanguageConfig`] per language, loaded and validated once, saved by the CLI.
 //! - [`settings`]: every tunable read from the environment, with its default.
-//! - [`job`]: what a user submits ([`JobSpec`], [`TestCase`]) and the job's life
+//! - [`job`]: what a user submits ([`JobSpec`], [`TestCase`], how it is judged:
+//!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]) and the job's life
 //!   ([`JobStatus`], [`JobRecord`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`keys`]: the Redis key schema; no other file spells a key.
@@ -35,7 +36,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 }
 
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
-pub use job::{JobRecord, JobSpec, JobStatus, TestCase};
+pub use job::{Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, TestCase};
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 pub use verdict::{JobResult, TestResult, Verdict};

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::job::Mode;
+
 /// The outcome of one test, or of a whole job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,22 +17,28 @@ pub enum Verdict {
     OutputLimitExceeded,
     /// Job only: the program did not compile; no test ran.
     CompilationError,
-    /// The sandbox could not judge this job or test; never the program's fault.
+    /// The platform could not judge this job or test: the sandbox, the checker or
+    /// the reference solution failed. Never the program's fault.
     InternalError,
+    /// `submit` mode: an earlier test failed, so this one was not executed.
+    NotRun,
 }
 
 /// How one test went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     pub test_id: u64,
-    pub verdict: Verdict,
-    pub passed: bool,
+    /// `None` in `custom` mode, where nothing is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
     pub stdout: String,
     pub stderr: String,
-    /// `None` when the program was killed by a signal.
+    /// `None` when the program was killed by a signal (or did not run).
     pub exit_code: Option<i32>,
     /// The signal that ended the program, if one did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
     /// Wall time of this test's run alone.
     pub execution_time_ms: u64,
@@ -41,19 +49,61 @@ pub struct TestResult {
     /// Why the verdict is what it is, where the verdict alone does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the custom checker printed about this test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker_message: Option<String>,
+    /// The expected output, when the reference solution produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_output: Option<String>,
+    /// The reference solution's wall time and peak memory on this test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution_time_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution_memory_kb: Option<u64>,
+}
+
+impl TestResult {
+    /// A test that did not run: nothing measured, only the verdict.
+    pub fn not_run(test_id: u64) -> Self {
+        TestResult {
+            test_id,
+            verdict: Some(Verdict::NotRun),
+            passed: Some(false),
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            signal: None,
+            execution_time_ms: 0,
+            memory_kb: 0,
+            output_truncated: false,
+            message: Some("not run: an earlier test failed".into()),
+            checker_message: None,
+            expected_output: None,
+            solution_time_ms: None,
+            solution_memory_kb: None,
+        }
+    }
+
+    pub fn is_passed(&self) -> bool {
+        self.passed == Some(true)
+    }
 }
 
 /// The judgement of a whole job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
+    #[serde(default)]
+    pub mode: Mode,
     /// `accepted` when every test passed, else the first failing test's verdict,
-    /// or `compilation_error` / `internal_error` for the job as a whole.
-    pub overall_status: Verdict,
+    /// or `compilation_error` / `internal_error` for the job as a whole. `None` in
+    /// `custom` mode once the program compiled: nothing is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overall_status: Option<Verdict>,
     pub total_tests: usize,
     pub passed_tests: usize,
     /// Sum of the weights of the passed tests.
     pub score: u64,
-    /// Sum of all the weights.
+    /// Sum of all the weights (0 in `custom` mode).
     pub max_score: u64,
     /// What the compiler printed (compiled languages only).
     pub compile_output: Option<String>,
@@ -65,16 +115,24 @@ pub struct JobResult {
 
 impl JobResult {
     /// Builds the summary from the per-test results.
-    pub fn from_tests(test_results: Vec<TestResult>, weights: &[u32], compile_output: Option<String>) -> Self {
-        let passed_tests = test_results.iter().filter(|t| t.passed).count();
-        let score = test_results.iter().zip(weights).filter(|(t, _)| t.passed).map(|(_, w)| u64::from(*w)).sum();
-        let overall_status = test_results.iter().find(|t| !t.passed).map_or(Verdict::Accepted, |t| t.verdict);
+    pub fn from_tests(
+        mode: Mode,
+        test_results: Vec<TestResult>,
+        weights: &[u32],
+        compile_output: Option<String>,
+    ) -> Self {
+        let judged = mode != Mode::Custom;
+        let passed_tests = test_results.iter().filter(|t| t.is_passed()).count();
+        let score = test_results.iter().zip(weights).filter(|(t, _)| t.is_passed()).map(|(_, w)| u64::from(*w)).sum();
+        let overall_status = judged
+            .then(|| test_results.iter().find(|t| !t.is_passed()).and_then(|t| t.verdict).unwrap_or(Verdict::Accepted));
         JobResult {
+            mode,
             overall_status,
             total_tests: test_results.len(),
             passed_tests,
             score,
-            max_score: weights.iter().map(|w| u64::from(*w)).sum(),
+            max_score: if judged { weights.iter().map(|w| u64::from(*w)).sum() } else { 0 },
             compile_output,
             test_results,
             message: None,
@@ -83,17 +141,19 @@ impl JobResult {
 
     /// A job that never reached its tests (compile error, sandbox failure).
     pub fn without_tests(
+        mode: Mode,
         verdict: Verdict,
         weights: &[u32],
         compile_output: Option<String>,
         message: Option<String>,
     ) -> Self {
         JobResult {
-            overall_status: verdict,
+            mode,
+            overall_status: Some(verdict),
             total_tests: weights.len(),
             passed_tests: 0,
             score: 0,
-            max_score: weights.iter().map(|w| u64::from(*w)).sum(),
+            max_score: if mode == Mode::Custom { 0 } else { weights.iter().map(|w| u64::from(*w)).sum() },
             compile_output,
             test_results: Vec::new(),
             message,

@@ -59,9 +59,11 @@ pub async fn stack_with(
         AppState { store: store.clone(), registry: Arc::new(registry.clone()), settings: Arc::new(settings.clone()) };
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     let mut workers = Vec::new();
+    let registry = Arc::new(registry);
     for name in languages {
         let config = WorkerConfig {
             language: registry.get(name).unwrap().clone(),
+            registry: registry.clone(),
             concurrency: 2,
             settings: settings.clone(),
             drain_timeout: Duration::from_secs(5),

@@ -2,6 +2,7 @@
 //! without its image refuses to start.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerCreateBody;
@@ -95,9 +96,16 @@ async fn containers_of_a_killed_worker_are_swept_at_start() {
 async fn a_worker_without_its_image_refuses_to_start() {
     let redis = RedisServer::start();
     let settings = redis.settings();
-    let mut language = LanguageRegistry::load(&settings.languages_file).unwrap().get("python").unwrap().clone();
+    let registry = LanguageRegistry::load(&settings.languages_file).unwrap();
+    let mut language = registry.get("python").unwrap().clone();
     language.image = "optimus-no-such-image:latest".into();
-    let config = WorkerConfig { language, concurrency: 1, settings, drain_timeout: Duration::from_secs(1) };
+    let config = WorkerConfig {
+        language,
+        registry: Arc::new(registry),
+        concurrency: 1,
+        settings,
+        drain_timeout: Duration::from_secs(1),
+    };
     let err = Worker::start(config).await.err().expect("must refuse").to_string();
     assert!(
         err.contains("optimus-no-such-image:latest") && err.contains("optimus-cli build-image --name python"),
@@ -114,5 +122,5 @@ async fn shutdown_drains_the_running_job() {
     stack.stop().await;
     let finished = store.get(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(finished.status, optimus_common::JobStatus::Completed);
-    assert_eq!(finished.result.unwrap().overall_status, optimus_common::Verdict::Accepted);
+    assert_eq!(finished.result.unwrap().overall_status, Some(optimus_common::Verdict::Accepted));
 }
