@@ -78,3 +78,74 @@ async fn a_body_over_the_cap_is_413() {
     assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")), "{answer}");
     assert_eq!(app.redis_keys().await, 0);
 }
+
+#[tokio::test]
+async fn judging_options() {
+    let app = spawn_app().await;
+    let msg = refused(&app, with("mode", json!("grade")), 422, "invalid_field").await;
+    assert!(msg.contains("run") && msg.contains("submit") && msg.contains("custom"), "{msg}");
+
+    // Comparison rules: unknown names, bad options, bad tolerances, per test too.
+    let msg = refused(&app, with("compare", json!("fuzzy")), 422, "invalid_compare").await;
+    assert!(msg.contains("'fuzzy'") && msg.contains("\"unordered_lines\""), "{msg}");
+    let msg = refused(&app, with("compare", json!({"type": "float", "abs_tol": -1})), 422, "invalid_compare").await;
+    assert!(msg.contains("abs_tol"), "{msg}");
+    let msg = refused(&app, with("compare", json!({"type": "tokens", "rel_tol": 1})), 422, "invalid_compare").await;
+    assert!(msg.contains("takes no option 'rel_tol'"), "{msg}");
+    refused(&app, with("compare", json!({"abs_tol": 1})), 422, "invalid_compare").await;
+    refused(&app, with("compare", json!(3)), 422, "invalid_compare").await;
+    let msg =
+        refused(&app, with("test_cases", json!([{"id": 9, "input": "", "compare": "nope"}])), 422, "invalid_compare")
+            .await;
+    assert!(msg.starts_with("test 9: compare"), "{msg}");
+
+    // Programs beside the job's: known languages, real sources.
+    let msg =
+        refused(&app, with("checker", json!({"language": "cobol", "source_code": "x"})), 422, "unknown_language").await;
+    assert!(msg.starts_with("checker.language"), "{msg}");
+    refused(&app, with("checker", json!({"language": "c"})), 422, "invalid_field").await;
+    refused(&app, with("checker", json!({"language": "c", "source_code": " "})), 422, "empty_source").await;
+    refused(&app, with("solution_code", json!("")), 422, "empty_source").await;
+    refused(&app, with("solution_language", json!("c")), 422, "incompatible_options").await;
+    let mut job = with("solution_code", json!("int main(){}"));
+    job["solution_language"] = json!("fortran");
+    refused(&app, job, 422, "unknown_language").await;
+
+    // Options that cannot go together.
+    let mut job = with("checker", json!({"language": "c", "source_code": "int main(){}"}));
+    job["compare"] = json!("tokens");
+    let msg = refused(&app, job, 422, "incompatible_options").await;
+    assert!(msg.contains("checker") && msg.contains("compare"), "{msg}");
+    let mut job = with("mode", json!("custom"));
+    job["compare"] = json!("exact");
+    let msg = refused(&app, job, 422, "incompatible_options").await;
+    assert!(msg.contains("custom") && msg.contains("compare"), "{msg}");
+    let mut job = with("mode", json!("custom"));
+    job["test_cases"] = json!([{"input": "1", "expected_output": "1"}]);
+    refused(&app, job, 422, "incompatible_options").await;
+
+    // python_call: Python only, needs a Python solution, takes calls, not outputs.
+    let mut job = with("harness", json!("python_call"));
+    let msg = refused(&app, job.clone(), 422, "incompatible_options").await;
+    assert!(msg.contains("solution_code"), "{msg}");
+    job["solution_code"] = json!("def f(): return 1");
+    job["test_cases"] = json!([{"input": "f()", "expected_output": "1"}]);
+    let msg = refused(&app, job.clone(), 422, "incompatible_options").await;
+    assert!(msg.contains("expected_output"), "{msg}");
+    job["test_cases"] = json!([{"input": "f()"}]);
+    job["compare"] = json!("tokens");
+    refused(&app, job.clone(), 422, "incompatible_options").await;
+    job["solution_language"] = json!("c");
+    job["compare"] = json!("float");
+    let msg = refused(&app, job.clone(), 422, "incompatible_options").await;
+    assert!(msg.contains("Python reference solution"), "{msg}");
+    job["language"] = json!("bash");
+    refused(&app, job.clone(), 422, "incompatible_options").await;
+    assert_eq!(app.redis_keys().await, 0);
+
+    // And a job with every option, well formed, is accepted.
+    job["language"] = json!("python");
+    job["solution_language"] = json!("python");
+    job["mode"] = json!("submit");
+    assert_eq!(app.post_job(&job).await.0, 202);
+}

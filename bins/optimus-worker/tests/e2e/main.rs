@@ -5,5 +5,7 @@
 mod cancel;
 mod helpers;
 mod hostile;
+mod judging;
 mod languages;
 mod lifecycle;
+mod readme;
