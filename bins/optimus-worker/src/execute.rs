@@ -3,8 +3,8 @@
 //!
 //! The program under test gets a container of its own. A reference solution and a
 //! checker each get another (of their own language), so that the program never
-//! shares a filesystem with what judges it. All of them compile at once; the
-//! solution then runs every test, and the program's tests run one after another,
+//! shares a filesystem with what judges it. All of them compile at once; then the
+//! solution runs every test, and then the program's tests run one after another,
 //! each judged as its report arrives (in `submit` mode, before the next one starts).
 
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub struct Phases {
     pub create_ms: u64,
     pub prepare_ms: u64,
     pub compile_ms: u64,
-    /// The reference solution: create, compile and every test (alongside the above).
+    /// The reference solution's runs of every test.
     pub solution_ms: u64,
     pub run_ms: u64,
 }
@@ -41,12 +41,6 @@ pub struct Context<'a> {
 /// A job that could not be judged for a reason retrying will not fix.
 fn internal(spec: &JobSpec, compile_output: Option<String>, message: String) -> JobResult {
     JobResult::without_tests(spec.mode, Verdict::InternalError, &spec.weights(), compile_output, Some(message))
-}
-
-/// The reference solution's run of each test, or why there is none.
-enum Reference {
-    Ran(Vec<Observed>),
-    Unusable(String),
 }
 
 /// Runs and judges a whole job. `Err` means the sandbox failed (the job may be
@@ -73,24 +67,16 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     };
     let solution = async {
         let Some(solution) = &spec.solution else { return Ok(None) };
-        let t = Instant::now();
         let sandbox = match other_sandbox(ctx, &solution.language).await? {
             Ok(sandbox) => sandbox,
-            Err(why) => return Ok(Some((Reference::Unusable(why), 0))),
+            Err(why) => return Ok(Some(Err(why))),
         };
         let container = sandbox.start(job_id, Role::Solution, limits, total, input_bytes).await?;
         let source_file = sandbox.language().source_file.as_str();
-        let compiled = container.prepare(&sources(spec.harness, source_file, &solution.source_code), &inputs).await?;
-        if let Compiled::Failed { output } = compiled {
-            let why = format!("the reference solution did not compile:\n{output}");
-            return Ok(Some((Reference::Unusable(why), t.elapsed().as_millis() as u64)));
+        match container.prepare(&sources(spec.harness, source_file, &solution.source_code), &inputs).await? {
+            Compiled::Failed { output } => Ok(Some(Err(format!("the reference solution did not compile:\n{output}")))),
+            Compiled::Ok { .. } => Ok(Some(Ok(container))),
         }
-        let mut runs = container.runs(total, false, Instant::now() + test_phase(spec, None, total));
-        let mut observed = Vec::with_capacity(total);
-        while let Some(run) = runs.next().await? {
-            observed.push(judge::observe(run, &bounds));
-        }
-        Ok(Some((Reference::Ran(observed), t.elapsed().as_millis() as u64)))
     };
     let checker = async {
         let Some(checker) = &spec.checker else { return Ok(None) };
@@ -107,14 +93,12 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         }
     };
 
-    let (program, reference, checker) = tokio::try_join!(program, solution, checker)?;
+    // Everything compiles at once; everything runs one thing at a time, so that no
+    // run's time is measured against another's load.
+    let (program, solution, checker) = tokio::try_join!(program, solution, checker)?;
     let (container, compiled, create_ms, prepare_ms) = program;
     phases.create_ms = create_ms;
     phases.prepare_ms = prepare_ms;
-    let reference = reference.map(|(reference, ms)| {
-        phases.solution_ms = ms;
-        reference
-    });
     let compile_output = match compiled {
         Compiled::Failed { output } => {
             let result =
@@ -126,14 +110,23 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             output
         }
     };
-    let reference = match reference {
-        Some(Reference::Unusable(why)) => return Ok((internal(spec, compile_output, why), phases)),
-        Some(Reference::Ran(runs)) => Some(runs),
-        None => None,
-    };
     let checker = match checker {
         Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
         Some(Ok(checker)) => Some(checker),
+        None => None,
+    };
+    let reference = match solution {
+        Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
+        Some(Ok(solution)) => {
+            let t = Instant::now();
+            let mut runs = solution.runs(total, false, Instant::now() + test_phase(spec, None, total));
+            let mut observed = Vec::with_capacity(total);
+            while let Some(run) = runs.next().await? {
+                observed.push(judge::observe(run, &bounds));
+            }
+            phases.solution_ms = t.elapsed().as_millis() as u64;
+            Some(observed)
+        }
         None => None,
     };
 
@@ -207,7 +200,7 @@ impl Judging<'_> {
         }
         let reference = self.reference.map(|r| &r[index]);
         let solution_output = reference.map(|r| r.stdout.clone());
-        let (verdict, message, checker_message) = if let Some(why) = reference.and_then(|r| solution_failure(r)) {
+        let (verdict, message, checker_message) = if let Some(why) = reference.and_then(solution_failure) {
             (Verdict::InternalError, Some(why), None)
         } else if let Some((verdict, why)) = &run.failure {
             (*verdict, Some(why.clone()), None)

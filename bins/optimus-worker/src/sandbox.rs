@@ -526,7 +526,7 @@ impl Session {
                 }
                 return Ok(Some(report));
             }
-            let chunk = tokio::time::timeout_at(self.deadline.into(), self.output.next())
+            let chunk = tokio::time::timeout_at(self.deadline, self.output.next())
                 .await
                 .map_err(|_| SandboxError::Stalled(STALL_GRACE))?;
             match chunk {
@@ -558,7 +558,7 @@ impl Session {
             input.write_all(bytes).await?;
             input.flush().await
         };
-        tokio::time::timeout_at(self.deadline.into(), write)
+        tokio::time::timeout_at(self.deadline, write)
             .await
             .map_err(|_| SandboxError::Stalled(STALL_GRACE))?
             .map_err(|e| SandboxError::Runner(format!("cannot write to the runner: {e}")))
