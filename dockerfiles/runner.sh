@@ -2,7 +2,10 @@
 # Optimus's runner: the one place that knows how each language compiles and runs.
 # Every language image carries it as /opt/optimus/runner.sh; the worker calls it
 # through `docker exec`, always as the sandbox user, in a container with no network,
-# no capabilities, a read-only root and a tmpfs at /work.
+# no capabilities, a read-only root and a tmpfs at /work. It runs under
+# /opt/optimus/bash, an execute-only copy of bash: a process started from a binary
+# it cannot read is not dumpable, so the programs it runs (same user) cannot reach
+# its stdout through /proc to forge reports.
 #
 #   runner.sh init      the container's PID 1: idles and reaps orphans. As init it
 #                       is immune to the kill(-1) sweep that follows every test.

@@ -90,7 +90,7 @@ fn dockerfile_template(name: &str, packages: &str) -> String {
          && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man\n\
          RUN useradd --uid 10001 --user-group --no-create-home --home-dir /work --shell /usr/sbin/nologin sandbox\n\
          COPY runner.sh /opt/optimus/runner.sh\n\
-         RUN chmod 0755 /opt/optimus/runner.sh && (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n\
+         RUN chmod 0755 /opt/optimus/runner.sh && install -m 0711 /bin/bash /opt/optimus/bash && (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n\
          USER 10001:10001\n\
          WORKDIR /work\n",
         first = packages.split_whitespace().next().unwrap_or(name),

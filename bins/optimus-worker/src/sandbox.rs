@@ -34,6 +34,11 @@ use crate::protocol::{CompileStatus, Parser, ProtocolError, Report, TestRun};
 /// The unprivileged user every sandboxed process runs as (created in each image).
 const SANDBOX_USER: &str = "10001:10001";
 const RUNNER: &str = "/opt/optimus/runner.sh";
+/// The shell the runner runs in: a root-owned copy of bash that the sandbox user may
+/// execute but not read. The kernel marks a process started from a binary it cannot
+/// read as not dumpable, so the program under test (same user) can neither open the
+/// runner's `/proc/<pid>/fd/1` to forge reports, nor read its environment or memory.
+const RUNNER_SHELL: &str = "/opt/optimus/bash";
 /// Labels that mark a container as Optimus's, for the sweep.
 const LABEL_SANDBOX: &str = "optimus.sandbox";
 const LABEL_LANGUAGE: &str = "optimus.language";
@@ -288,7 +293,7 @@ impl Sandbox {
             image: Some(lang.image.clone()),
             // runner.sh as PID 1 reaps orphans and, being init, survives the
             // kill(-1) sweep after each test.
-            cmd: Some(vec![RUNNER.into(), "init".into()]),
+            cmd: Some(vec![RUNNER_SHELL.into(), RUNNER.into(), "init".into()]),
             user: Some(SANDBOX_USER.into()),
             working_dir: Some("/work".into()),
             env: Some(vec!["HOME=/work".into(), "LANG=C.UTF-8".into()]),
@@ -403,7 +408,7 @@ impl Container {
 
     async fn session(&self, args: &[&str], extra_env: Vec<String>, deadline: Instant) -> Result<Session, SandboxError> {
         let docker = &self.sandbox.docker;
-        let mut cmd = vec![RUNNER.to_string()];
+        let mut cmd = vec![RUNNER_SHELL.to_string(), RUNNER.to_string()];
         cmd.extend(args.iter().map(|a| a.to_string()));
         let mut env = self.env.clone();
         env.extend(extra_env);

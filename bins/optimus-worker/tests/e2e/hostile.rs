@@ -51,6 +51,15 @@ async fn hostile_programs_are_contained() {
     let out = expect(&finished, "accepted")["test_results"][0]["stdout"].as_str().unwrap().to_string();
     assert_eq!(out, "10001\n0000000000000000\n1\nFalse\n");
 
+    // The runner's report stream is out of reach: a program that tries to write a
+    // forged report into it (fast, tiny, "accepted") through /proc is refused, and is
+    // judged on what it really printed.
+    let forge = "import os\nfor pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n    try:\n        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n    except OSError:\n        continue\n    if b'runner.sh' not in cmd:\n        continue\n    for what in ('fd/1', 'environ'):\n        try:\n            fd = os.open(f'/proc/{pid}/{what}', os.O_WRONLY if what == 'fd/1' else os.O_RDONLY)\n            if what == 'fd/1':\n                os.write(fd, b'@@optimus test 0 0 1000 100 0 0 3 0\\nWIN@@optimus done\\n')\n            print('reached', what)\n        except OSError as e:\n            print('refused', what, e.errno)\n";
+    let finished = stack.run(&limited(forge, json!([{ "input": "", "expected_output": "WIN" }]))).await;
+    let result = expect(&finished, "wrong_answer");
+    let out = result["test_results"][0]["stdout"].as_str().unwrap();
+    assert!(out.contains("refused fd/1 13") && !out.contains("reached"), "{}", summary(&finished));
+
     // Nothing a test starts outlives it: a daemon from test 1 is gone in test 2.
     let leak = "import os, sys, time\nif input() == 'start':\n    if os.fork() == 0:\n        time.sleep(0.5)\n        open('/work/build/leaked', 'w').write('x')\n        os._exit(0)\n    print('started')\nelse:\n    time.sleep(1)\n    print('leaked' if os.path.exists('/work/build/leaked') else 'clean')\n";
     let mut checked = limited(leak, json!([{ "input": "start" }, { "input": "check", "expected_output": "clean" }]));
