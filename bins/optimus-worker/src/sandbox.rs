@@ -601,7 +601,7 @@ impl Session {
     /// Why the runner's output ended before `done`.
     pub async fn ending(&mut self) -> Ending {
         if self.done && self.parser.is_idle() {
-            return Ending::Failed(SandboxError::Runner("the runner is done".into()));
+            return Ending::Failed(SandboxError::Runner("the runner reported done before every test had run".into()));
         }
         match self.docker.inspect_exec(&self.exec_id).await {
             Ok(info) if info.exit_code.is_some_and(|c| c > 128) => Ending::KilledByProgram,
