@@ -9,14 +9,14 @@
 
 use std::time::Duration;
 
-use optimus_common::{Harness, JobResult, JobSpec, LanguageRegistry, Mode, TestResult, Verdict};
+use optimus_common::{Harness, JobResult, JobSpec, LanguageRegistry, Mode, Program, TestResult, Verdict};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::compare::compare;
 use crate::harness;
 use crate::judge::{self, Observed, RunBounds};
-use crate::sandbox::{Compiled, Role, RunLimits, Sandbox, SandboxError, Session, STALL_GRACE};
+use crate::sandbox::{Compiled, Container, Role, RunLimits, Sandbox, SandboxError, Session, STALL_GRACE};
 
 /// Where the time of one job went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -67,30 +67,12 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     };
     let solution = async {
         let Some(solution) = &spec.solution else { return Ok(None) };
-        let sandbox = match other_sandbox(ctx, &solution.language).await? {
-            Ok(sandbox) => sandbox,
-            Err(why) => return Ok(Some(Err(why))),
-        };
-        let container = sandbox.start(job_id, Role::Solution, limits, total, input_bytes).await?;
-        let source_file = sandbox.language().source_file.as_str();
-        match container.prepare(&sources(spec.harness, source_file, &solution.source_code), &inputs).await? {
-            Compiled::Failed { output } => Ok(Some(Err(format!("the reference solution did not compile:\n{output}")))),
-            Compiled::Ok { .. } => Ok(Some(Ok(container))),
-        }
+        // The solution runs under the job's limits, as the program does.
+        compiled_beside(ctx, job_id, Role::Solution, solution, Some(limits), spec.harness, &inputs).await.map(Some)
     };
     let checker = async {
         let Some(checker) = &spec.checker else { return Ok(None) };
-        let sandbox = match other_sandbox(ctx, &checker.language).await? {
-            Ok(sandbox) => sandbox,
-            Err(why) => return Ok(Some(Err(why))),
-        };
-        let lang = sandbox.language();
-        let checker_limits = RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb };
-        let container = sandbox.start(job_id, Role::Checker, checker_limits, total, input_bytes).await?;
-        match container.prepare(&[(lang.source_file.as_str(), checker.source_code.as_bytes())], &inputs).await? {
-            Compiled::Failed { output } => Ok(Some(Err(format!("the checker did not compile:\n{output}")))),
-            Compiled::Ok { .. } => Ok(Some(Ok((container, lang.timeout_ms)))),
-        }
+        compiled_beside(ctx, job_id, Role::Checker, checker, None, None, &inputs).await.map(Some)
     };
 
     // Everything compiles at once; everything runs one thing at a time, so that no
@@ -131,9 +113,9 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     };
 
     let t = Instant::now();
-    let deadline = Instant::now() + test_phase(spec, checker.as_ref().map(|c| c.1), total);
+    let deadline = Instant::now() + test_phase(spec, checker.as_ref().map(|c| c.limits().time_ms), total);
     let mut check_session = match &checker {
-        Some((container, _)) => Some(container.check(deadline).await?),
+        Some(container) => Some(container.check(deadline).await?),
         None => None,
     };
     let judging = Judging { spec, bounds, reference: reference.as_deref() };
@@ -164,6 +146,36 @@ fn sources<'a>(harness: Option<Harness>, source_file: &'a str, code: &'a str) ->
 fn test_phase(spec: &JobSpec, checker_ms: Option<u64>, total: usize) -> Duration {
     let per_test = Duration::from_millis(spec.timeout_ms + 2000 + checker_ms.map_or(0, |ms| ms + 2000));
     per_test * total as u32 + STALL_GRACE
+}
+
+/// A checker's or reference solution's container, started from its own language's
+/// image and compiled, under `limits` or else its language's defaults. `Ok(Err(why))`
+/// when the job cannot use it (unknown language, missing image, compile error);
+/// `Err` when the sandbox failed.
+async fn compiled_beside(
+    ctx: &Context<'_>,
+    job_id: Uuid,
+    role: Role,
+    program: &Program,
+    limits: Option<RunLimits>,
+    harness: Option<Harness>,
+    inputs: &[&str],
+) -> Result<Result<Container, String>, SandboxError> {
+    let sandbox = match other_sandbox(ctx, &program.language).await? {
+        Ok(sandbox) => sandbox,
+        Err(why) => return Ok(Err(why)),
+    };
+    let lang = sandbox.language();
+    let limits = limits.unwrap_or(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb });
+    let input_bytes = inputs.iter().map(|i| i.len()).sum();
+    let container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
+    match container.prepare(&sources(harness, &lang.source_file, &program.source_code), inputs).await? {
+        Compiled::Failed { output } => {
+            let what = if role == Role::Checker { "checker" } else { "reference solution" };
+            Ok(Err(format!("the {what} did not compile:\n{output}")))
+        }
+        Compiled::Ok { .. } => Ok(Ok(container)),
+    }
 }
 
 /// The sandbox of a checker's or solution's language, or why the job cannot use it.
@@ -199,13 +211,13 @@ impl Judging<'_> {
             return Ok(judge::test_result(test.id, run, None, message));
         }
         let reference = self.reference.map(|r| &r[index]);
-        let solution_output = reference.map(|r| r.stdout.clone());
+        let solution_output = reference.map(|r| r.stdout.as_str());
         let (verdict, message, checker_message) = if let Some(why) = reference.and_then(solution_failure) {
             (Verdict::InternalError, Some(why), None)
         } else if let Some((verdict, why)) = &run.failure {
             (*verdict, Some(why.clone()), None)
         } else {
-            let expected = test.expected_output.as_deref().or(solution_output.as_deref());
+            let expected = test.expected_output.as_deref().or(solution_output);
             match (checker, spec.harness, expected) {
                 (Some(session), _, expected) => {
                     let check = session.check(index, expected.unwrap_or("").as_bytes(), run.stdout.as_bytes()).await?;
@@ -231,7 +243,7 @@ impl Judging<'_> {
             result.solution_time_ms = Some(r.time_ms);
             result.solution_memory_kb = Some(r.memory_kb);
             if test.expected_output.is_none() && spec.harness.is_none() {
-                result.expected_output = solution_output;
+                result.expected_output = solution_output.map(str::to_string);
             }
         }
         Ok(result)

@@ -36,13 +36,8 @@ fn parse(output: &str) -> Option<Outcome> {
     Some(Outcome::Returned { value: v.get("value")?.clone(), repr: v.get("repr")?.as_str()?.to_string() })
 }
 
-/// Whether the reference solution's answer is one the harness wrote.
-pub fn is_answer(output: &str) -> bool {
-    parse(output).is_some()
-}
-
-/// Judges the program's answer to `call` against the solution's (which
-/// [`is_answer`]). Under a `float` rule, numbers match within its tolerances.
+/// Judges the program's answer to `call` against the solution's. Under a `float`
+/// rule, numbers match within its tolerances.
 pub fn judge(call: &str, actual: &str, expected: &str, rule: Compare) -> (Verdict, Option<String>) {
     let call: String = call.trim().chars().take(100).collect();
     let Some(expected) = parse(expected) else {
@@ -139,6 +134,6 @@ mod tests {
         let value = r#"{"value": 1, "repr": "1"}"#;
         assert_eq!(verdict("garbage", value), Verdict::WrongAnswer);
         assert_eq!(verdict(value, ""), Verdict::InternalError);
-        assert!(is_answer(value) && !is_answer("1"));
+        assert!(parse(value).is_some() && parse("1").is_none());
     }
 }

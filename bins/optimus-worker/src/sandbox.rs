@@ -252,7 +252,7 @@ impl Sandbox {
         if let Some(cmd) = &lang.run_command {
             env.push(format!("RUN_CMD={cmd}"));
         }
-        Ok(Container { sandbox: self.clone(), lease, env, run_memory, resize: create_memory != run_memory })
+        Ok(Container { sandbox: self.clone(), lease, env, limits, run_memory, resize: create_memory != run_memory })
     }
 
     async fn create(&self, job_id: Uuid, role: Role, memory: i64, inputs: usize) -> Result<Lease, SandboxError> {
@@ -347,12 +347,18 @@ pub struct Container {
     sandbox: Sandbox,
     lease: Lease,
     env: Vec<String>,
+    limits: RunLimits,
     /// The memory limit of the runs, set after a compile that ran with more.
     run_memory: i64,
     resize: bool,
 }
 
 impl Container {
+    /// The limits its runs get.
+    pub fn limits(&self) -> RunLimits {
+        self.limits
+    }
+
     /// Unpacks `sources` (file name, contents; the language's source file among
     /// them) and the test `inputs`, and compiles once.
     pub async fn prepare(&self, sources: &[(&str, &[u8])], inputs: &[&str]) -> Result<Compiled, SandboxError> {
