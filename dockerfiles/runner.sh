@@ -1,42 +1,52 @@
 #!/bin/bash
 # Optimus's runner: the one place that knows how each language compiles and runs.
-# Every language image carries it as /opt/optimus/runner.sh; the worker calls it
-# through `docker exec`, always as the sandbox user, in a container with no network,
-# no capabilities, a read-only root and a tmpfs at /work. It runs under
-# /opt/optimus/bash, an execute-only copy of bash: a process started from a binary
-# it cannot read is not dumpable, so the programs it runs (same user) cannot reach
-# its stdout through /proc to forge reports.
+# Every language image carries it as /opt/optimus/runner.sh beside
+# /opt/optimus/launcher (bins/optimus-launcher). The worker starts it with one
+# `docker exec` per job and per role, as the container's root holding only the
+# capabilities to change user and to kill; every compile, test and checker run
+# goes through the launcher, which runs it as the sandbox user (uid 10001), times
+# and measures it and writes its report. The program therefore never shares a
+# user with this script, the launcher or init: it cannot signal, stop or trace
+# them, nor reach their descriptors, and it cannot write where they keep files.
 #
-#   runner.sh init      the container's PID 1: idles and reaps orphans. As init it
-#                       is immune to the kill(-1) sweep that follows every test.
-#   runner.sh prepare   stdin: a tar of src/ (SOURCE_FILE and any files beside it)
-#                       and tests/<i>.in (i = 0..); unpacks it, compiles once,
-#                       reports the compile step.
-#   runner.sh run FIRST runs tests FIRST.. one after another, reporting each. With
-#                       STEP=1 it reads a line from stdin after each report and
-#                       goes on only if the line is "next" (submit mode stops early).
-#   runner.sh check     the program is a checker: for each request on stdin,
+#   runner.sh job       stdin: "<length>\n" then a tar of that length holding
+#                       src/ (SOURCE_FILE and any files beside it) and tests/<i>.in.
+#                       Unpacks it, compiles once and reports the compile; then
+#                       waits for a line "next" before the first test and, with
+#                       STEP=1, before each later one (submit mode stops early);
+#                       without STEP the tests follow one another. Ends with done.
+#   runner.sh checker   the same archive (the checker's sources and the inputs);
+#                       compiles, reports, then for each request on stdin,
 #                       "case <i> <expected_len> <output_len>\n<expected><output>",
-#                       runs it as `checker tests/<i>.in expected output` and reports
-#                       the run like a test's. Ends at end of input.
+#                       runs `checker input expected output` and reports it as test i.
+#   runner.sh reset     kills everything the sandbox user runs, empties its writable
+#                       places and this job's files: the container is as new.
 #
-# Reports go to stdout as a header line followed by raw bytes whose lengths the
-# header gives, so any output (binary, huge, without newlines) passes intact:
-#   @@optimus compile <ok|error|timeout|oom|none> <exit> <time_ms> <len>\n<compiler output>
-#   @@optimus test <i> <exit> <time_us> <peak_rss_kb> <oom 0|1> <timed_out 0|1> <out_len> <err_len>\n<stdout><stderr>
-#   @@optimus done\n
+# Where things live (tmpfs mounts made by the worker):
+#   /judge  root, 0700   the archive, the test inputs: no program can read them; a
+#                        test gets its own input as stdin and nothing else
+#   /box    root, 0755   prog/: the sources and, after the compile, what it built,
+#                        read-only to the program; check/: a checker's three files
+#   /work   uid 10001    the compile's build directory, then the program's HOME;
+#                        emptied before every run, as are /tmp, /dev/shm, /dev/mqueue
+#
+# Reports (the format is owned by libs/optimus-protocol) come from the launcher;
+# this script writes nothing else to stdout.
 #
 # Environment (set by the worker, nothing else reaches the container):
 #   LANGUAGE, SOURCE_FILE            which recipe, and the source's file name
 #   COMPILE_CMD, RUN_CMD             optional shell commands overriding the recipe
-#   TIME_LIMIT_MS, COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream)
+#   TIME_LIMIT_MS                    CPU time per test; the wall-clock cap is 2x + 1 s
+#   COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream), MEMORY_LIMIT_MB
 #   TEST_COUNT                       how many tests the job has
-#   STEP                             1: `run` waits for "next" between tests
+#   STEP                             1: wait for "next" between tests
 set -u
 
-WORK=/work
-BUILD=$WORK/build
-COMPILE_OUTPUT_LIMIT=65536
+L=/opt/optimus/launcher
+JUDGE=/judge
+PROG=/box/prog
+CHECK=/box/check
+BUILD=/work/build
 
 die() { echo "runner: $*" >&2; exit 70; }
 
@@ -64,10 +74,9 @@ recipe() {
       ;;
     go)
       # The image holds a build cache of the standard library; a copy of it in the
-      # work directory makes go build compile only the job's own code.
-      [ -d /opt/optimus/gocache ] && [ ! -d "$WORK/gocache" ] && cp -r /opt/optimus/gocache "$WORK/gocache"
-      compile=(env GOCACHE="$WORK/gocache" GOPATH="$WORK/gopath" GO111MODULE=off CGO_ENABLED=0
-        go build -o main "$SOURCE_FILE")
+      # scratch directory makes go build compile only the job's own code.
+      compile=(bash -c 'cp -r /opt/optimus/gocache /work/gocache &&
+        exec env GOCACHE=/work/gocache GOPATH=/work/gopath GO111MODULE=off CGO_ENABLED=0 go build -o main "$1"' go "$SOURCE_FILE")
       run=(./main)
       ;;
     javascript) run=(node "$SOURCE_FILE") ;;
@@ -84,157 +93,101 @@ recipe() {
   [ ${#run[@]} -gt 0 ] || die "no recipe for language '$LANGUAGE' and no RUN_CMD"
 }
 
-# Kills everything the sandbox user started, except this shell: a test's children,
-# daemons it forked, whatever survived its time limit. kill(-1) spares the caller
-# and the container's init. Zombies still count as signalled until init reaps them,
-# so the loop is bounded.
-sweep() {
-  local n=0
-  while kill -KILL -1 2>/dev/null && [ $n -lt 200 ]; do n=$((n + 1)); done
+# Reads "<length>\n" and exactly that many bytes of tar from stdin, and unpacks
+# them: src/ into $PROG, tests/ into $JUDGE. head -c never reads past what it is
+# asked for, so what follows on stdin stays there.
+unpack() {
+  local len
+  read -r len || die "no archive"
+  [[ $len =~ ^[0-9]+$ ]] || die "bad archive length '$len'"
+  # The image makes /judge root's alone; the tmpfs takes the mode of the image's
+  # directory, so it is set and checked here too before anything goes into it.
+  chmod 0700 "$JUDGE" && [ "$(stat -c %a:%u "$JUDGE")" = 700:0 ] || die "$JUDGE is not private to root"
+  mkdir -p "$JUDGE/job" "$PROG" "$CHECK" || die "cannot create the job's directories"
+  head -c "$len" | tar -x -C "$JUDGE/job" --no-same-owner --no-same-permissions || die "cannot unpack the job"
+  [ -f "$JUDGE/job/src/$SOURCE_FILE" ] || die "no source file $SOURCE_FILE"
+  cp -R "$JUDGE/job/src/." "$PROG/" || die "cannot place the sources"
+  chmod -R a+rX "$PROG" || die "cannot open the sources to the sandbox user"
 }
 
-# Sets OOM_KILLS to how many times the kernel's OOM killer has struck in this
-# container (cgroup v1 or v2). A variable, not output: no subshell per test.
-oom_kills() {
-  local key value file
-  OOM_KILLS=0
-  for file in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
-    [ -r "$file" ] || continue
-    while read -r key value; do
-      if [ "$key" = oom_kill ]; then OOM_KILLS=$value; return; fi
-    done <"$file"
-  done
-}
-
-seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-# Sets NOW_US to the wall clock in microseconds, without a subshell.
-now_us() { local t=${EPOCHREALTIME/./}; NOW_US=$((10#$t)); }
-
-prepare() {
-  mkdir -p "$WORK/out" "$BUILD" || die "cannot create $WORK"
-  tar -x -C "$WORK" --no-same-owner --no-same-permissions || die "cannot unpack the job"
-  [ -f "$WORK/src/$SOURCE_FILE" ] || die "no source file $SOURCE_FILE"
-  cp -r "$WORK/src/." "$BUILD/" || die "cannot copy the sources"
+# Compiles in the sandbox user's build directory and, if that worked, puts what it
+# built beside the sources, where the program can read but not change it.
+compile() {
   recipe
   if [ ${#compile[@]} -eq 0 ]; then
-    echo "@@optimus compile none 0 0 0"
-    return
+    "$L" compile-none
+    return 0
   fi
-  local log=$WORK/out/compile.log start end code status oom_before NOW_US OOM_KILLS
-  oom_kills; oom_before=$OOM_KILLS
-  now_us; start=$NOW_US
-  # The compiler's output is cut at the cap by head (a flood then dies of SIGPIPE);
-  # the file-size limit only bounds what the build may write.
-  (cd "$BUILD" && ulimit -c 0 -f $((256 * 1024)) &&
-    exec timeout -s KILL "$(seconds "$COMPILE_TIME_LIMIT_MS")" "${compile[@]}") </dev/null 2>&1 |
-    head -c $((COMPILE_OUTPUT_LIMIT + 1)) >"$log"
-  code=${PIPESTATUS[0]}
-  now_us; end=$NOW_US
-  sweep
-  local ms=$(((end - start) / 1000))
-  oom_kills
-  if [ $code -eq 0 ]; then status=ok
-  elif [ $ms -ge "$COMPILE_TIME_LIMIT_MS" ]; then status=timeout
-  elif [ "$OOM_KILLS" != "$oom_before" ]; then status=oom
-  else status=error
-  fi
-  local len
-  len=$(stat -c %s "$log")
-  [ "$len" -gt $COMPILE_OUTPUT_LIMIT ] && len=$COMPILE_OUTPUT_LIMIT
-  echo "@@optimus compile $status $code $ms $len"
-  head -c "$len" "$log"
-  rm -f "$log"
+  local report
+  "$L" run --report compile --stdin /dev/null --cwd "$BUILD" --seed "$PROG" \
+    --cpu-ms "$COMPILE_TIME_LIMIT_MS" --wall-ms "$COMPILE_TIME_LIMIT_MS" --output-limit 65536 \
+    --fsize $((256 * 1024 * 1024)) --merge -- "${compile[@]}" >"$JUDGE/compile.report" ||
+    die "the launcher failed on the compile"
+  read -r report <"$JUDGE/compile.report"
+  cat "$JUDGE/compile.report"
+  rm -f "$JUDGE/compile.report"
+  case "$report" in
+    "@@optimus compile ok "*)
+      cp -R --preserve=mode "$BUILD/." "$PROG/" || die "cannot keep what the compile built"
+      chmod -R a+rX,go-w "$PROG" || die "cannot open the build to the sandbox user"
+      return 0 ;;
+  esac
+  return 1
 }
 
-# Sets the per-run limits from the environment. The time limit is enforced here
-# (timeout) and judged by the worker from the measured time. Two seconds of CPU time
-# over it are the backstop for a program that slips past timeout; a file-size limit
-# just over the output cap stops floods.
-set_limits() {
-  LIMIT_S=$(seconds "$TIME_LIMIT_MS")
-  FSIZE_KB=$((OUTPUT_LIMIT / 1024 + 1))
-  CPU_S=$((TIME_LIMIT_MS / 1000 + 2))
-}
-
-# measure INDEX INPUT COMMAND...: runs COMMAND in the build directory with INPUT as
-# its stdin, under the limits, then kills whatever it left behind and reports the run.
-measure() {
+# test INDEX STDIN [ARG...]: one run of the program (or the checker, with ARGs).
+test_run() {
   local index=$1 input=$2
   shift 2
-  # Output files are opened here and unlinked at once: what is read back below is
-  # exactly what the program wrote through its stdout and stderr, whatever it
-  # does to paths under /work.
-  exec 3>"$WORK/out/stdout" 4>"$WORK/out/stderr" 5>"$WORK/out/rss"
-  rm -f "$WORK/out/stdout" "$WORK/out/stderr" "$WORK/out/rss"
-  local oom_before oom_after start end code peak=0 timed_out=0 oom=0 NOW_US OOM_KILLS
-  oom_kills; oom_before=$OOM_KILLS
-  now_us; start=$NOW_US
-  (cd "$BUILD" && ulimit -c 0 -t "$CPU_S" -f "$FSIZE_KB" &&
-    exec /usr/bin/time -q -f '%M' -o /proc/self/fd/5 timeout -s KILL "$LIMIT_S" "$@") \
-    <"$input" >&3 2>&4 3>&- 4>&-
-  code=$?
-  now_us; end=$NOW_US
-  sweep
-  oom_kills; oom_after=$OOM_KILLS
-  [ "$oom_after" != "$oom_before" ] && oom=1
-  [ $(((end - start) / 1000)) -ge "$TIME_LIMIT_MS" ] && timed_out=1
-  read -r peak </proc/self/fd/5
-  [[ "$peak" =~ ^[0-9]+$ ]] || peak=0
-  local sizes
-  sizes=$(stat -L -c %s /proc/self/fd/3 /proc/self/fd/4)
-  echo "@@optimus test $index $code $((end - start)) $peak $oom $timed_out ${sizes//$'\n'/ }"
-  cat /proc/self/fd/3 /proc/self/fd/4
-  exec 3>&- 4>&- 5>&-
+  "$L" run --report "test:$index" --stdin "$input" --cwd "$PROG" \
+    --cpu-ms "$TIME_LIMIT_MS" --wall-ms $((TIME_LIMIT_MS * 2 + 1000)) \
+    --output-limit "$OUTPUT_LIMIT" --stack-mb "$MEMORY_LIMIT_MB" -- "${run[@]}" "$@" ||
+    die "the launcher failed on test $index"
 }
 
-run_tests() {
-  local first=${1:-0} i cmd
-  # A program that killed the previous runner may still be running.
-  sweep
-  recipe
-  set_limits
-  for ((i = first; i < TEST_COUNT; i++)); do
-    local input=$WORK/tests/$i.in
-    # The program shares this user and could have planted a FIFO or a link here.
-    if [ ! -f "$input" ] || [ -L "$input" ]; then input=/dev/null; fi
-    measure "$i" "$input" "${run[@]}"
+job() {
+  local i cmd
+  unpack
+  compile || { "$L" done; return; }
+  read -r cmd && [ "$cmd" = next ] || { "$L" done; return; }
+  for ((i = 0; i < TEST_COUNT; i++)); do
+    test_run "$i" "$JUDGE/job/tests/$i.in"
     if [ "${STEP:-0}" = 1 ] && [ $((i + 1)) -lt "$TEST_COUNT" ]; then
-      read -r cmd || break
-      [ "$cmd" = next ] || break
+      read -r cmd && [ "$cmd" = next ] || break
     fi
   done
-  echo "@@optimus done"
+  "$L" done
 }
 
-check() {
-  local verb index exp_len out_len dir=$WORK/check
-  recipe
-  set_limits
-  mkdir -p "$dir" || die "cannot create $dir"
+checker() {
+  local verb index exp_len out_len
+  unpack
+  compile || { "$L" done; return; }
   while read -r verb index exp_len out_len; do
-    [ "$verb" = case ] && [[ $index =~ ^[0-9]+$ && $exp_len =~ ^[0-9]+$ && $out_len =~ ^[0-9]+$ ]] || die "bad check request '$verb $index'"
-    # head -c reads exactly what it is asked for, never past it.
-    head -c "$exp_len" >"$dir/expected" && head -c "$out_len" >"$dir/output" || die "short check request"
-    measure "$index" /dev/null "${run[@]}" "$WORK/tests/$index.in" "$dir/expected" "$dir/output"
+    [ "$verb" = case ] && [[ $index =~ ^[0-9]+$ && $exp_len =~ ^[0-9]+$ && $out_len =~ ^[0-9]+$ ]] ||
+      die "bad check request '$verb $index'"
+    [ -f "$JUDGE/job/tests/$index.in" ] || die "no test $index"
+    cp "$JUDGE/job/tests/$index.in" "$CHECK/input" &&
+      head -c "$exp_len" >"$CHECK/expected" && head -c "$out_len" >"$CHECK/output" || die "short check request"
+    chmod 0644 "$CHECK/input" "$CHECK/expected" "$CHECK/output"
+    test_run "$index" /dev/null "$CHECK/input" "$CHECK/expected" "$CHECK/output"
   done
-  echo "@@optimus done"
+  "$L" done
 }
 
-if [ "${1:-}" = init ]; then
-  trap '' TERM INT HUP
-  # bash reaps every child that exits while it waits, orphans included.
-  while :; do
-    sleep 86400 &
-    wait
-  done
-fi
+reset() {
+  "$L" wipe || die "the sandbox could not be emptied"
+  rm -rf "${JUDGE:?}"/* /box/* || die "cannot remove the job's files"
+}
 
 [ -n "${LANGUAGE:-}" ] || die "LANGUAGE is not set"
-: "${SOURCE_FILE:?}" "${TEST_COUNT:=0}" "${TIME_LIMIT_MS:=5000}" "${COMPILE_TIME_LIMIT_MS:=30000}" "${OUTPUT_LIMIT:=1048576}"
+: "${SOURCE_FILE:?}" "${TEST_COUNT:=0}" "${TIME_LIMIT_MS:=5000}" "${COMPILE_TIME_LIMIT_MS:=30000}"
+: "${OUTPUT_LIMIT:=1048576}" "${MEMORY_LIMIT_MB:=256}"
+umask 022
 
 case "${1:-}" in
-  prepare) prepare ;;
-  run) run_tests "${2:-0}" ;;
-  check) check ;;
-  *) die "usage: runner.sh init | prepare | run FIRST | check" ;;
+  job) job ;;
+  checker) checker ;;
+  reset) reset ;;
+  *) die "usage: runner.sh job | checker | reset" ;;
 esac

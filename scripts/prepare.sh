@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Optimus needs on this machine and builds what it runs on:
-# redis-server, the base image, and every configured language's image.
+# redis-server, the base image, the static launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
 # Idempotent: what is already there is kept, and images are rebuilt only when
 # their Dockerfile or runner.sh changed.
@@ -35,6 +35,9 @@ flag=""
 [ "$profile" = release ] && flag="--release"
 say "building optimus-cli ($profile)"
 cargo build -q $flag -p optimus-cli
+
+say "optimus-launcher (static, copied into every image)"
+scripts/build-launcher.sh
 
 say "language images"
 "target/$profile/optimus-cli" build-image --all

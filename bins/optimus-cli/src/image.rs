@@ -1,5 +1,6 @@
 //! `build-image`: builds a language's image through the Docker Engine API, with
-//! `dockerfiles/` as the context so that every image gets the same `runner.sh`.
+//! `dockerfiles/` as the context so that every image gets the same `runner.sh` and
+//! launcher, and is labelled with what it carries ([`optimus_common::image`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -9,7 +10,7 @@ use anyhow::{bail, Context};
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
-use optimus_common::{fingerprint, LanguageConfig, LanguageRegistry};
+use optimus_common::{fingerprint, image, LanguageConfig, LanguageRegistry};
 
 /// Image label holding a hash of the Dockerfile and runner the image was built from.
 const HASH_LABEL: &str = "optimus.build-hash";
@@ -93,7 +94,11 @@ async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache
     let dockerfile =
         std::fs::read(&dockerfile_path).with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
     let runner = std::fs::read(&runner_path).with_context(|| format!("cannot read {}", runner_path.display()))?;
-    let hash = fingerprint(&[&dockerfile, &runner]);
+    let launcher_path = root.join(image::LAUNCHER_PATH);
+    let launcher = std::fs::read(&launcher_path).with_context(|| {
+        format!("cannot read {}; build it first with scripts/build-launcher.sh", launcher_path.display())
+    })?;
+    let hash = fingerprint(&[&dockerfile, &runner, &launcher]);
 
     if !no_cache {
         if let Ok(existing) = docker.inspect_image(&lang.image).await {
@@ -106,7 +111,7 @@ async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache
     }
     check_base(docker, &String::from_utf8_lossy(&dockerfile)).await?;
 
-    // The context: runner.sh and this language's directory, nothing else.
+    // The context: runner.sh, the launcher and this language's directory, nothing else.
     let relative = dockerfile_path
         .strip_prefix(&context_dir)
         .with_context(|| format!("{} must be inside {}", dockerfile_path.display(), context_dir.display()))?
@@ -114,6 +119,7 @@ async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache
     let lang_dir = relative.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut tar = tar::Builder::new(Vec::new());
     tar.append_path_with_name(&runner_path, "runner.sh")?;
+    tar.append_path_with_name(&launcher_path, "launcher/optimus-launcher")?;
     if lang_dir.as_os_str().is_empty() {
         tar.append_path_with_name(&dockerfile_path, &relative)?;
     } else {
@@ -121,7 +127,14 @@ async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache
     }
     let context = tar.into_inner()?;
 
-    let labels = HashMap::from([(HASH_LABEL, hash.as_str()), ("optimus.language", lang.name.as_str())]);
+    let runner_label = image::runner_fingerprint(&runner);
+    let protocol = optimus_protocol::VERSION.to_string();
+    let labels = HashMap::from([
+        (HASH_LABEL, hash.as_str()),
+        ("optimus.language", lang.name.as_str()),
+        (image::LABEL_RUNNER, runner_label.as_str()),
+        (image::LABEL_PROTOCOL, protocol.as_str()),
+    ]);
     let options = BuildImageOptionsBuilder::new()
         .dockerfile(&relative.to_string_lossy())
         .t(&lang.image)

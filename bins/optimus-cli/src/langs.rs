@@ -79,19 +79,20 @@ pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
     image::build(config, Some(&lang.name), false, false).await
 }
 
-/// The Dockerfile `add-lang` writes: the language's Debian packages, the shared
-/// runner, the sandbox user.
+/// The Dockerfile `add-lang` writes: the language's Debian packages, the sandbox
+/// user, the mount points, the shared runner and launcher.
 fn dockerfile_template(name: &str, packages: &str) -> String {
     format!(
         "# {name} jobs. Written by `optimus-cli add-lang`; edit freely.\n\
          FROM debian:bookworm-slim\n\
          RUN apt-get update \\\n \
-         && apt-get install -y --no-install-recommends {packages} time \\\n \
+         && apt-get install -y --no-install-recommends {packages} \\\n \
          && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man\n\
-         RUN useradd --uid 10001 --user-group --no-create-home --home-dir /work --shell /usr/sbin/nologin sandbox\n\
+         RUN useradd --uid 10001 --user-group --no-create-home --home-dir /work --shell /usr/sbin/nologin sandbox \\\n \
+         && install -d -m 0700 /judge && install -d -m 0755 /box /opt/optimus && install -d -m 0755 -o 10001 -g 10001 /work \\\n \
+         && (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n\
          COPY runner.sh /opt/optimus/runner.sh\n\
-         RUN chmod 0755 /opt/optimus/runner.sh && install -m 0711 /bin/bash /opt/optimus/bash && (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n\
-         USER 10001:10001\n\
+         COPY launcher/optimus-launcher /opt/optimus/launcher\n\
          WORKDIR /work\n",
         first = packages.split_whitespace().next().unwrap_or(name),
     )

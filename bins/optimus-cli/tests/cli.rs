@@ -18,6 +18,11 @@ impl Repo {
         std::fs::copy(source.join("config/languages.json"), root.join("config/languages.json")).unwrap();
         std::fs::create_dir_all(root.join("dockerfiles")).unwrap();
         std::fs::copy(source.join("dockerfiles/runner.sh"), root.join("dockerfiles/runner.sh")).unwrap();
+        // The static launcher that prepare.sh builds, as an image build needs it.
+        let launcher = optimus_common::image::LAUNCHER_PATH;
+        std::fs::create_dir_all(root.join(launcher).parent().unwrap()).unwrap();
+        std::fs::copy(source.join(launcher), root.join(launcher))
+            .expect("the launcher is built by scripts/build-launcher.sh (scripts/prepare.sh runs it)");
         Repo { _dir: dir, root }
     }
 

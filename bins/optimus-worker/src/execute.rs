@@ -3,28 +3,32 @@
 //!
 //! The program under test gets a container of its own. A reference solution and a
 //! checker each get another (of their own language), so that the program never
-//! shares a filesystem with what judges it. All of them compile at once; then the
-//! solution runs every test, and then the program's tests run one after another,
-//! each judged as its report arrives (in `submit` mode, before the next one starts).
+//! shares a filesystem with what judges it. All of them compile at once, and a
+//! program that fails to compile ends the job without waiting for the others.
+//! Then the program's tests run one after another, each judged as its report
+//! arrives (in `submit` mode, before the next one starts); the solution runs the
+//! same tests side by side in its own container, one test ahead at most of need.
 
 use std::time::Duration;
 
 use optimus_common::{Harness, JobResult, JobSpec, LanguageRegistry, Mode, Program, TestResult, Verdict};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::compare::compare;
 use crate::harness;
 use crate::judge::{self, Observed, RunBounds};
-use crate::sandbox::{Compiled, Container, Role, RunLimits, Sandbox, SandboxError, Session, STALL_GRACE};
+use crate::sandbox::{Compiled, Container, Role, RunLimits, Sandbox, SandboxError, Script, Session, STALL_GRACE};
 
 /// Where the time of one job went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Phases {
     pub create_ms: u64,
+    /// Sending the sources and inputs, and compiling.
     pub prepare_ms: u64,
     pub compile_ms: u64,
-    /// The reference solution's runs of every test.
+    /// The reference solution's runs of every test (beside the program's).
     pub solution_ms: u64,
     pub run_ms: u64,
 }
@@ -41,6 +45,12 @@ pub struct Context<'a> {
 /// A job that could not be judged for a reason retrying will not fix.
 fn internal(spec: &JobSpec, compile_output: Option<String>, message: String) -> JobResult {
     JobResult::without_tests(spec.mode, Verdict::InternalError, &spec.weights(), compile_output, Some(message))
+}
+
+/// A compiled role: its container and its open session.
+struct Ready {
+    container: Container,
+    session: Session,
 }
 
 /// Runs and judges a whole job. `Err` means the sandbox failed (the job may be
@@ -62,23 +72,41 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         let container = ctx.sandbox.start(job_id, Role::Program, limits, total, input_bytes).await?;
         let create_ms = t.elapsed().as_millis() as u64;
         let source_file = ctx.sandbox.language().source_file.as_str();
-        let compiled = container.prepare(&sources(spec.harness, source_file, &spec.source_code), &inputs).await?;
-        Ok::<_, SandboxError>((container, compiled, create_ms, t.elapsed().as_millis() as u64 - create_ms))
+        let script = Script::Job { step: spec.mode == Mode::Submit };
+        let (session, compiled) =
+            container.open(script, &sources(spec.harness, source_file, &spec.source_code), &inputs).await?;
+        Ok::<_, SandboxError>((
+            Ready { container, session },
+            compiled,
+            create_ms,
+            t.elapsed().as_millis() as u64 - create_ms,
+        ))
     };
-    let solution = async {
-        let Some(solution) = &spec.solution else { return Ok(None) };
-        // The solution runs under the job's limits, as the program does.
-        compiled_beside(ctx, job_id, Role::Solution, solution, Some(limits), spec.harness, &inputs).await.map(Some)
+    let others = async {
+        let solution = async {
+            let Some(solution) = &spec.solution else { return Ok(None) };
+            // The solution runs under the job's limits, as the program does.
+            let script = Script::Job { step: false };
+            compiled_beside(ctx, job_id, Role::Solution, script, solution, Some(limits), spec.harness, &inputs)
+                .await
+                .map(Some)
+        };
+        let checker = async {
+            let Some(checker) = &spec.checker else { return Ok(None) };
+            compiled_beside(ctx, job_id, Role::Checker, Script::Checker, checker, None, None, &inputs).await.map(Some)
+        };
+        tokio::try_join!(solution, checker)
     };
-    let checker = async {
-        let Some(checker) = &spec.checker else { return Ok(None) };
-        compiled_beside(ctx, job_id, Role::Checker, checker, None, None, &inputs).await.map(Some)
+    tokio::pin!(program, others);
+    // Everything compiles at once; a program that does not compile ends the job
+    // at once, and its checker's and solution's containers go with it.
+    let mut others_done = None;
+    let (program, compiled, create_ms, prepare_ms) = loop {
+        tokio::select! {
+            p = &mut program => break p?,
+            o = &mut others, if others_done.is_none() => others_done = Some(o?),
+        }
     };
-
-    // Everything compiles at once; everything runs one thing at a time, so that no
-    // run's time is measured against another's load.
-    let (program, solution, checker) = tokio::try_join!(program, solution, checker)?;
-    let (container, compiled, create_ms, prepare_ms) = program;
     phases.create_ms = create_ms;
     phases.prepare_ms = prepare_ms;
     let compile_output = match compiled {
@@ -92,42 +120,86 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             output
         }
     };
-    let checker = match checker {
+    let (solution, checker) = match others_done {
+        Some(done) => done,
+        None => others.await?,
+    };
+    let mut checker = match checker {
         Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
         Some(Ok(checker)) => Some(checker),
         None => None,
     };
-    let reference = match solution {
+    let solution = match solution {
         Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
-        Some(Ok(solution)) => {
-            let t = Instant::now();
-            let mut runs = solution.runs(total, false, Instant::now() + test_phase(spec, None, total));
-            let mut observed = Vec::with_capacity(total);
-            while let Some(run) = runs.next().await? {
-                observed.push(judge::observe(run, &bounds));
-            }
-            phases.solution_ms = t.elapsed().as_millis() as u64;
-            Some(observed)
-        }
+        Some(Ok(solution)) => Some(solution),
         None => None,
     };
 
     let t = Instant::now();
-    let deadline = Instant::now() + test_phase(spec, checker.as_ref().map(|c| c.limits().time_ms), total);
-    let mut check_session = match &checker {
-        Some(container) => Some(container.check(deadline).await?),
-        None => None,
-    };
-    let judging = Judging { spec, bounds, reference: reference.as_deref() };
-    let mut runs = container.runs(total, spec.mode == Mode::Submit, deadline);
-    let mut results = Vec::with_capacity(total);
-    while let Some(run) = runs.next().await? {
-        let index = run.index;
-        let result = judging.judge(index, judge::observe(run, &bounds), check_session.as_mut()).await?;
-        let go_on = spec.mode != Mode::Submit || result.is_passed();
-        results.push(result);
-        runs.step(go_on).await?;
+    let checker_ms = checker.as_ref().map(|c| c.container.limits().time_ms);
+    let deadline = Instant::now() + test_phase(spec, checker_ms, total);
+    let Ready { container, mut session } = program;
+    container.begin_tests(&mut session, deadline).await?;
+    if let Some(checker) = checker.as_mut() {
+        checker.session.set_deadline(deadline);
     }
+
+    // The solution's runs arrive on a channel as they finish; the program's test
+    // i waits for the solution's test i only when it is judged.
+    let (reference_tx, mut reference_rx) = mpsc::unbounded_channel();
+    let has_solution = solution.is_some();
+    let feed = async {
+        let Some(Ready { container, mut session }) = solution else { return Ok(0) };
+        let t = Instant::now();
+        container.begin_tests(&mut session, deadline).await?;
+        while let Some(run) = session.next_test().await? {
+            if reference_tx.send(judge::observe(run, &bounds)).is_err() {
+                break;
+            }
+        }
+        Ok::<_, SandboxError>(t.elapsed().as_millis() as u64)
+    };
+    let judging = Judging { spec, bounds };
+    let tests =
+        async {
+            let mut results = Vec::with_capacity(total);
+            for index in 0..total {
+                let run = match session.next_test().await? {
+                    Some(run) if run.index == index => run,
+                    Some(run) => return Err(SandboxError::Runner(format!("test {} reported out of order", run.index))),
+                    None => return Err(SandboxError::Runner("the runner stopped before every test had run".into())),
+                };
+                let reference =
+                    match has_solution {
+                        true => Some(reference_rx.recv().await.ok_or_else(|| {
+                            SandboxError::Runner("the reference solution's runner stopped early".into())
+                        })?),
+                        false => None,
+                    };
+                let check = checker.as_mut().map(|c| &mut c.session);
+                let result = judging.judge(index, judge::observe(run, &bounds), reference.as_ref(), check).await?;
+                let go_on = result.is_passed();
+                results.push(result);
+                if spec.mode == Mode::Submit && index + 1 < total {
+                    session.step(go_on).await?;
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+            Ok::<_, SandboxError>(results)
+        };
+    tokio::pin!(feed, tests);
+    let mut feed_done = false;
+    let mut results = loop {
+        tokio::select! {
+            r = &mut tests => break r?,
+            f = &mut feed, if !feed_done => {
+                phases.solution_ms = f?;
+                feed_done = true;
+            }
+        }
+    };
     results.extend(spec.test_cases[results.len()..].iter().map(|t| TestResult::not_run(t.id)));
     phases.run_ms = t.elapsed().as_millis() as u64;
     Ok((JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output), phases))
@@ -142,9 +214,10 @@ fn sources<'a>(harness: Option<Harness>, source_file: &'a str, code: &'a str) ->
 }
 
 /// The longest the tests may take before the sandbox is declared stuck: every
-/// test at its limit, plus the checker's time on each, plus slack.
+/// test at its wall-clock cap, plus the checker's on each, plus slack.
 fn test_phase(spec: &JobSpec, checker_ms: Option<u64>, total: usize) -> Duration {
-    let per_test = Duration::from_millis(spec.timeout_ms + 2000 + checker_ms.map_or(0, |ms| ms + 2000));
+    let wall = |ms: u64| RunLimits { time_ms: ms, memory_mb: 0 }.wall_cap() + Duration::from_secs(1);
+    let per_test = wall(spec.timeout_ms) + checker_ms.map_or(Duration::ZERO, wall);
     per_test * total as u32 + STALL_GRACE
 }
 
@@ -152,15 +225,17 @@ fn test_phase(spec: &JobSpec, checker_ms: Option<u64>, total: usize) -> Duration
 /// image and compiled, under `limits` or else its language's defaults. `Ok(Err(why))`
 /// when the job cannot use it (unknown language, missing image, compile error);
 /// `Err` when the sandbox failed.
+#[allow(clippy::too_many_arguments)]
 async fn compiled_beside(
     ctx: &Context<'_>,
     job_id: Uuid,
     role: Role,
+    script: Script,
     program: &Program,
     limits: Option<RunLimits>,
     harness: Option<Harness>,
     inputs: &[&str],
-) -> Result<Result<Container, String>, SandboxError> {
+) -> Result<Result<Ready, String>, SandboxError> {
     let sandbox = match other_sandbox(ctx, &program.language).await? {
         Ok(sandbox) => sandbox,
         Err(why) => return Ok(Err(why)),
@@ -169,12 +244,14 @@ async fn compiled_beside(
     let limits = limits.unwrap_or(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb });
     let input_bytes = inputs.iter().map(|i| i.len()).sum();
     let container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
-    match container.prepare(&sources(harness, &lang.source_file, &program.source_code), inputs).await? {
+    let (session, compiled) =
+        container.open(script, &sources(harness, &lang.source_file, &program.source_code), inputs).await?;
+    match compiled {
         Compiled::Failed { output } => {
             let what = if role == Role::Checker { "checker" } else { "reference solution" };
             Ok(Err(format!("the {what} did not compile:\n{output}")))
         }
-        Compiled::Ok { .. } => Ok(Ok(container)),
+        Compiled::Ok { .. } => Ok(Ok(Ready { container, session })),
     }
 }
 
@@ -185,7 +262,7 @@ async fn other_sandbox(ctx: &Context<'_>, language: &str) -> Result<Result<Sandb
     };
     match ctx.sandbox.for_language(lang).await {
         Ok(sandbox) => Ok(Ok(sandbox)),
-        Err(e @ SandboxError::ImageMissing { .. }) => Ok(Err(e.to_string())),
+        Err(e @ (SandboxError::ImageMissing { .. } | SandboxError::ImageOutdated { .. })) => Ok(Err(e.to_string())),
         Err(e) => Err(e),
     }
 }
@@ -194,7 +271,6 @@ async fn other_sandbox(ctx: &Context<'_>, language: &str) -> Result<Result<Sandb
 struct Judging<'a> {
     spec: &'a JobSpec,
     bounds: RunBounds,
-    reference: Option<&'a [Observed]>,
 }
 
 impl Judging<'_> {
@@ -202,6 +278,7 @@ impl Judging<'_> {
         &self,
         index: usize,
         run: Observed,
+        reference: Option<&Observed>,
         checker: Option<&mut Session>,
     ) -> Result<TestResult, SandboxError> {
         let spec = self.spec;
@@ -210,7 +287,6 @@ impl Judging<'_> {
             let message = run.failure.as_ref().map(|f| f.1.clone());
             return Ok(judge::test_result(test.id, run, None, message));
         }
-        let reference = self.reference.map(|r| &r[index]);
         let solution_output = reference.map(|r| r.stdout.as_str());
         let (verdict, message, checker_message) = if let Some(why) = reference.and_then(solution_failure) {
             (Verdict::InternalError, Some(why), None)

@@ -2,7 +2,7 @@
 
 use optimus_common::{TestResult, Verdict};
 
-use crate::protocol::TestRun;
+use optimus_protocol::TestRun;
 
 /// SIGXFSZ: the program wrote past the file-size limit that caps its output.
 const SIGXFSZ: i32 = 25;
@@ -24,7 +24,9 @@ pub struct Observed {
     pub stderr: String,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    /// Wall-clock time.
     pub time_ms: u64,
+    pub cpu_time_ms: u64,
     pub memory_kb: u64,
     pub truncated: bool,
     /// Why the run did not end cleanly: a verdict other than accepted, and why.
@@ -69,6 +71,7 @@ pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
     let (stdout, out_cut) = text(run.stdout, bounds.output_limit);
     let (stderr, err_cut) = text(run.stderr, bounds.output_limit);
     let limit_kb = u64::from(bounds.memory_limit_mb) * 1024;
+    let cpu_ms = run.cpu_us / 1000;
     // The JVM reports its own heap exhaustion instead of being killed.
     let java_oom = exit_code.is_some_and(|c| c != 0) && stderr.contains("java.lang.OutOfMemoryError");
 
@@ -76,8 +79,17 @@ pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
     // keeps writing into the cap until its time runs out still flooded.
     let failure = if out_cut || err_cut || signal == Some(SIGXFSZ) {
         Some((Verdict::OutputLimitExceeded, format!("wrote more than {} bytes", bounds.output_limit)))
-    } else if run.timed_out {
-        Some((Verdict::TimeLimitExceeded, format!("killed at the {} ms time limit", bounds.time_limit_ms)))
+    } else if run.timed_out || cpu_ms > bounds.time_limit_ms {
+        let why = if cpu_ms >= bounds.time_limit_ms {
+            format!("used {cpu_ms} ms of CPU time, over its {} ms time limit", bounds.time_limit_ms)
+        } else {
+            format!(
+                "killed at the wall-clock cap of {} ms (twice its {} ms time limit, plus 1 s) while it waited or slept",
+                bounds.time_limit_ms * 2 + 1000,
+                bounds.time_limit_ms
+            )
+        };
+        Some((Verdict::TimeLimitExceeded, why))
     } else if run.oom_killed || run.peak_kb > limit_kb || java_oom {
         Some((Verdict::MemoryLimitExceeded, format!("used more than the {} MB memory limit", bounds.memory_limit_mb)))
     } else if let Some(sig) = signal {
@@ -92,7 +104,8 @@ pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
         stderr,
         exit_code,
         signal,
-        time_ms: run.time_us / 1000,
+        time_ms: run.wall_us / 1000,
+        cpu_time_ms: cpu_ms,
         memory_kb: run.peak_kb,
         truncated: out_cut || err_cut,
         failure,
@@ -110,6 +123,7 @@ pub fn test_result(test_id: u64, run: Observed, verdict: Option<Verdict>, messag
         exit_code: run.exit_code,
         signal: run.signal,
         execution_time_ms: run.time_ms,
+        cpu_time_ms: run.cpu_time_ms,
         memory_kb: run.memory_kb,
         output_truncated: run.truncated,
         message,
@@ -149,7 +163,14 @@ mod tests {
     const B: RunBounds = RunBounds { time_limit_ms: 1000, memory_limit_mb: 64, output_limit: 16 };
 
     fn run(stdout: &str, exit: i32) -> TestRun {
-        TestRun { exit_status: exit, stdout: stdout.into(), time_us: 12_345, peak_kb: 1000, ..TestRun::default() }
+        TestRun {
+            exit_status: exit,
+            stdout: stdout.into(),
+            wall_us: 12_345,
+            cpu_us: 9_000,
+            peak_kb: 1000,
+            ..TestRun::default()
+        }
     }
 
     fn failure(r: TestRun) -> Option<Verdict> {
@@ -162,6 +183,9 @@ mod tests {
         assert_eq!(failure(run("", 1)), Some(Verdict::RuntimeError));
         assert_eq!(failure(run("", 139)), Some(Verdict::RuntimeError));
         assert_eq!(failure(TestRun { timed_out: true, ..run("", 137) }), Some(Verdict::TimeLimitExceeded));
+        // Judged on CPU time: a slow wall clock alone is no TLE, CPU past the limit is.
+        assert_eq!(failure(TestRun { wall_us: 1_900_000, ..run("", 0) }), None);
+        assert_eq!(failure(TestRun { cpu_us: 1_001_000, ..run("", 0) }), Some(Verdict::TimeLimitExceeded));
         assert_eq!(failure(TestRun { oom_killed: true, ..run("", 137) }), Some(Verdict::MemoryLimitExceeded));
         assert_eq!(failure(TestRun { peak_kb: 65 * 1024, ..run("", 0) }), Some(Verdict::MemoryLimitExceeded));
         assert_eq!(failure(run("0123456789abcdefXYZ", 0)), Some(Verdict::OutputLimitExceeded));
@@ -172,7 +196,7 @@ mod tests {
     fn signal_and_measurements_are_reported() {
         let o = observe(run("", 139), &B);
         assert_eq!((o.exit_code, o.signal), (None, Some(11)));
-        assert_eq!((o.time_ms, o.memory_kb), (12, 1000));
+        assert_eq!((o.time_ms, o.cpu_time_ms, o.memory_kb), (12, 9, 1000));
         assert!(o.failure.unwrap().1.contains("SIGSEGV"));
         let r = test_result(7, observe(run("ok", 0), &B), Some(Verdict::Accepted), None);
         assert_eq!((r.test_id, r.passed, r.stdout.as_str()), (7, Some(true), "ok"));

@@ -6,9 +6,9 @@
 //!   heartbeat and the recovery of dead workers' jobs; drain on shutdown.
 //! - [`execute`]: one job end to end: its containers (program, reference solution,
 //!   checker), the order they run in, the mode, each test's verdict.
-//! - [`sandbox`]: the container lifecycle (create, copy in, compile once, talk to
-//!   `runner.sh`, destroy); the only module that talks to Docker.
-//! - [`protocol`]: the reader of what `runner.sh` reports.
+//! - [`sandbox`]: the containers (create hardened, destroy, sweep) and the one
+//!   `runner.sh` session per role and job; the only module that talks to Docker.
+//!   The reports it reads are `optimus_protocol`'s, written by `optimus-launcher`.
 //! - [`judge`]: verdicts from a run's measurements and from a checker's exit, pure.
 //! - [`compare`]: the output comparison rules, pure.
 //! - [`harness`]: the `python_call` harness and how its answers compare.
@@ -17,7 +17,6 @@ pub mod compare;
 pub mod execute;
 pub mod harness;
 pub mod judge;
-pub mod protocol;
 pub mod sandbox;
 pub mod worker;
 

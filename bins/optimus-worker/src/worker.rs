@@ -7,9 +7,11 @@
 //! peers. On shutdown the slots stop popping and drain; a job still running at the
 //! drain deadline goes back to its queue.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use optimus_common::store::{Popper, RequeueOutcome};
 use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
@@ -202,9 +204,12 @@ impl Worker {
             registry: &self.config.registry,
             output_limit: self.config.settings.limits.output_limit_bytes,
         };
-        // Dropping the job's future on a cancel drops its containers, which removes them.
+        // Dropping the job's future on a cancel drops its containers, which removes
+        // them. A panic while judging ends this job (handed back like any sandbox
+        // failure), never the slot.
+        let judged = AssertUnwindSafe(execute(&ctx, id, &spec)).catch_unwind();
         let outcome = tokio::select! {
-            outcome = execute(&ctx, id, &spec) => outcome,
+            outcome = judged => outcome.unwrap_or_else(|panic| Err(SandboxError::Panicked(panic_message(&panic)))),
             _ = cancel.cancelled() => Err(SandboxError::Cancelled),
         };
         watch.abort();
@@ -254,6 +259,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 async fn watch_cancel(store: Store, id: Uuid, cancel: CancellationToken) {

@@ -8,12 +8,14 @@
 //!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]) and the job's life
 //!   ([`JobStatus`], [`JobRecord`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
+//! - [`image`]: what a language image must carry (runner, report format) to serve.
 //! - [`keys`]: the Redis key schema; no other file spells a key.
 //! - [`store`]: every Redis operation on jobs, the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
 //! - `testkit` (feature `testkit`): a private `redis-server` for tests.
 
 pub mod config;
+pub mod image;
 pub mod job;
 pub mod keys;
 pub mod settings;

@@ -40,9 +40,15 @@ pub struct TestResult {
     /// The signal that ended the program, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
-    /// Wall time of this test's run alone.
+    /// Wall-clock time of this test's run, from its start to the end of the
+    /// last process it started.
     pub execution_time_ms: u64,
-    /// Peak resident memory of this test's run, measured.
+    /// CPU time (user + system) of every process of this test's run: what the
+    /// time limit is judged on.
+    #[serde(default)]
+    pub cpu_time_ms: u64,
+    /// Peak memory of this test's whole process tree: the largest of its
+    /// processes' resident sets and the tree's sampled total.
     pub memory_kb: u64,
     /// stdout or stderr went past the output cap and was cut.
     pub output_truncated: bool,
@@ -74,6 +80,7 @@ impl TestResult {
             exit_code: None,
             signal: None,
             execution_time_ms: 0,
+            cpu_time_ms: 0,
             memory_kb: 0,
             output_truncated: false,
             message: Some("not run: an earlier test failed".into()),

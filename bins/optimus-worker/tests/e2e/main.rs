@@ -9,3 +9,4 @@ mod judging;
 mod languages;
 mod lifecycle;
 mod readme;
+mod sandbox;

@@ -1,0 +1,380 @@
+//! `optimus-launcher`: the one program in a language image that starts what the
+//! sandbox runs. `runner.sh` (which knows each language's commands) calls it once
+//! per compile, test or checker run; it runs as the container's root with only
+//! the capabilities to change user and to kill, and it:
+//!
+//! - kills whatever an earlier run left and empties the sandbox user's writable
+//!   places (so each test sees a fresh scratch space and nothing of the last);
+//! - forks the program with its input file as stdin and two path-less in-memory
+//!   files as stdout and stderr, every other descriptor closed, limits set, and
+//!   then drops to the sandbox user for good (which also drops every capability);
+//! - times it by CPU time of the whole process tree and by wall clock, and kills
+//!   the tree at either limit; samples the tree's memory from the container's
+//!   cgroup; reaps every descendant (it is their subreaper) and reports.
+//!
+//! A program under test runs as another user than the launcher, the runner and
+//! init, so it can neither signal, trace nor stop them, nor open their
+//! descriptors through /proc; the report stream is theirs alone. As PID 1
+//! (`optimus-launcher init`) it reaps orphans and ignores stop signals.
+//!
+//! Reports are written with `optimus_protocol`, the worker's own reader's crate.
+
+mod cgroup;
+mod scratch;
+mod sys;
+mod tree;
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use optimus_protocol::{test_header, CompileStatus, Report, TestRun, COMPILE_OUTPUT_LIMIT, VERSION};
+
+/// The unprivileged user every sandboxed process runs as (created in each image).
+pub const SANDBOX_UID: libc::uid_t = 10001;
+pub const SANDBOX_GID: libc::gid_t = 10001;
+
+/// Exit status of the launcher when it, not the program, failed.
+const FAILED: u8 = 70;
+
+/// The environment a program gets: nothing of the runner's.
+const PROGRAM_ENV: [&str; 4] =
+    ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/work", "LANG=C.UTF-8", "TMPDIR=/tmp"];
+
+/// How often the tree's CPU time and memory are sampled while it runs.
+const SAMPLE_EVERY: Duration = Duration::from_millis(2);
+
+const USAGE: &str = "usage: optimus-launcher init | wipe | done | compile-none | protocol
+       optimus-launcher run --report test:<i>|compile --stdin FILE --cwd DIR [--seed DIR]
+                        --cpu-ms N --wall-ms N --output-limit BYTES [--fsize BYTES]
+                        [--stack-mb N] [--merge] -- COMMAND [ARG...]";
+
+/// What `run` reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Test(usize),
+    Compile,
+}
+
+#[derive(Debug)]
+struct RunArgs {
+    kind: Kind,
+    stdin: PathBuf,
+    cwd: PathBuf,
+    seed: Option<PathBuf>,
+    cpu_ms: u64,
+    wall_ms: u64,
+    output_limit: u64,
+    fsize: u64,
+    stack_mb: Option<u64>,
+    merge: bool,
+    command: Vec<CString>,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, String> {
+    let mut kind = None;
+    let (mut stdin, mut cwd, mut seed) = (None, None, None);
+    let (mut cpu_ms, mut wall_ms, mut output_limit, mut fsize, mut stack_mb) = (None, None, None, None, None);
+    let mut merge = false;
+    let mut it = args.iter();
+    let number = |v: Option<&String>, flag: &str| -> Result<u64, String> {
+        v.and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a whole number"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--report" => {
+                kind = Some(match it.next().map(String::as_str) {
+                    Some("compile") => Kind::Compile,
+                    Some(t) => Kind::Test(
+                        t.strip_prefix("test:")
+                            .and_then(|i| i.parse().ok())
+                            .ok_or("--report takes test:<i> or compile")?,
+                    ),
+                    None => return Err("--report takes test:<i> or compile".into()),
+                })
+            }
+            "--stdin" => stdin = it.next().map(PathBuf::from),
+            "--cwd" => cwd = it.next().map(PathBuf::from),
+            "--seed" => seed = it.next().map(PathBuf::from),
+            "--cpu-ms" => cpu_ms = Some(number(it.next(), arg)?),
+            "--wall-ms" => wall_ms = Some(number(it.next(), arg)?),
+            "--output-limit" => output_limit = Some(number(it.next(), arg)?),
+            "--fsize" => fsize = Some(number(it.next(), arg)?),
+            "--stack-mb" => stack_mb = Some(number(it.next(), arg)?),
+            "--merge" => merge = true,
+            "--" => break,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let command: Vec<CString> = it
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| "a NUL byte in the command".to_string()))
+        .collect::<Result<_, _>>()?;
+    if command.is_empty() {
+        return Err("no command after --".into());
+    }
+    let output_limit = output_limit.ok_or("--output-limit is required")?;
+    Ok(RunArgs {
+        kind: kind.ok_or("--report is required")?,
+        stdin: stdin.ok_or("--stdin is required")?,
+        cwd: cwd.ok_or("--cwd is required")?,
+        seed,
+        cpu_ms: cpu_ms.ok_or("--cpu-ms is required")?,
+        wall_ms: wall_ms.ok_or("--wall-ms is required")?,
+        // One byte past the limit is kept, so that going over shows.
+        fsize: fsize.unwrap_or(output_limit + 1),
+        output_limit,
+        stack_mb,
+        merge,
+        command,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("init") => init(),
+        Some("run") => parse_run(&args[1..]).and_then(|a| run(&a).map_err(|e| e.to_string())),
+        Some("wipe") => prepare_scratch().map_err(|e| e.to_string()),
+        Some("done") => emit(&Report::Done.encode()),
+        Some("compile-none") => emit(
+            &Report::Compile { status: CompileStatus::None, exit_code: 0, time_ms: 0, output: Vec::new() }.encode(),
+        ),
+        Some("protocol") => emit(format!("{VERSION}\n").as_bytes()),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("optimus-launcher: {why}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn emit(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))
+}
+
+/// PID 1: reaps every orphan, forever.
+fn init() -> Result<(), String> {
+    sys::init_signals();
+    loop {
+        if !sys::reap_any(true).unwrap_or(false) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Kills what earlier runs left and empties the writable places.
+fn prepare_scratch() -> std::io::Result<()> {
+    if !tree::sweep(&tree::Spared::me_and_my_ancestors()) {
+        return Err(std::io::Error::other("processes of an earlier run could not be killed"));
+    }
+    scratch::wipe()
+}
+
+/// The child's side of a run: everything up to exec, then exec. Never returns.
+fn child(args: &RunArgs, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, env: &[CString]) -> ! {
+    let fail = |what: &str, e: std::io::Error| -> ! {
+        let _ = writeln!(std::io::stderr(), "optimus-launcher: {what}: {e}");
+        sys::exit_now(127)
+    };
+    sys::reset_signals();
+    // The OOM killer takes the program before the runner or the launcher.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    let _ = sys::setsid();
+    for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
+        if let Err(e) = sys::dup2(fd.as_raw_fd(), target) {
+            fail("cannot set up the standard streams", e);
+        }
+    }
+    sys::close_from(3);
+    let cpu_s = args.cpu_ms.div_ceil(1000) + 1;
+    let mut limits = vec![
+        (libc::RLIMIT_CORE, 0, 0),
+        // A backstop per process; the whole tree's CPU time is watched by the parent.
+        (libc::RLIMIT_CPU, cpu_s, cpu_s + 1),
+        (libc::RLIMIT_FSIZE, args.fsize, args.fsize),
+    ];
+    if let Some(mb) = args.stack_mb {
+        limits.push((libc::RLIMIT_STACK, mb * 1024 * 1024, mb * 1024 * 1024));
+    }
+    for (resource, soft, hard) in limits {
+        if let Err(e) = sys::set_rlimit(resource, soft, hard) {
+            fail("cannot set a limit", e);
+        }
+    }
+    if let Err(e) = sys::become_user(SANDBOX_UID, SANDBOX_GID) {
+        fail("cannot drop to the sandbox user", e);
+    }
+    sys::umask(0o022);
+    if let Some(seed) = &args.seed {
+        if let Err(e) = scratch::seed(seed, &args.cwd) {
+            fail("cannot copy the sources into the build directory", e);
+        }
+    }
+    if let Err(e) = std::env::set_current_dir(&args.cwd) {
+        fail(&format!("cannot enter {}", args.cwd.display()), e);
+    }
+    let e = sys::exec(&args.command, env);
+    fail(&format!("cannot run {}", args.command[0].to_string_lossy()), e)
+}
+
+/// Up to `limit` bytes of an output file, from its start.
+fn read_capped(fd: &OwnedFd, limit: u64) -> std::io::Result<Vec<u8>> {
+    let len = sys::fd_size(fd)?.min(limit);
+    let mut buf = vec![0; len as usize];
+    let file = std::fs::File::from(fd.try_clone()?);
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+fn run(args: &RunArgs) -> std::io::Result<()> {
+    sys::become_subreaper()?;
+    prepare_scratch()?;
+    let env: Vec<CString> = PROGRAM_ENV.iter().map(|e| CString::new(*e).expect("no NUL")).collect();
+    let stdin: OwnedFd = std::fs::File::open(&args.stdin)?.into();
+    let stdout = sys::memfd(c"stdout")?;
+    let stderr = if args.merge { stdout.try_clone()? } else { sys::memfd(c"stderr")? };
+
+    let mut counters = cgroup::Counters::open();
+    let oom_before = counters.oom_kills();
+    let memory_base = counters.memory();
+    let cpu_base = counters.cpu_us();
+    let (usage_base, _) = sys::children_usage();
+    let cpu_limit_us = args.cpu_ms * 1000;
+    let wall_cap = Duration::from_millis(args.wall_ms);
+
+    let start = Instant::now();
+    let pid = match sys::fork()? {
+        sys::Forked::Child => child(args, &stdin, &stdout, &stderr, &env),
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(stdin);
+    let exited = sys::pidfd(pid);
+    let mut peak_bytes = 0u64;
+    let mut timed_out = false;
+    // The container's CPU time since the start, as last sampled: the whole tree's,
+    // including processes still running when it was read.
+    let mut cgroup_cpu_us = 0u64;
+    let status = loop {
+        let ended = match &exited {
+            Some(fd) => sys::wait_readable(fd, SAMPLE_EVERY),
+            None => {
+                std::thread::sleep(SAMPLE_EVERY);
+                false
+            }
+        };
+        if let (Some(now), Some(base)) = (counters.memory(), memory_base) {
+            peak_bytes = peak_bytes.max(now.saturating_sub(base));
+        }
+        if ended || exited.is_none() {
+            if let Some(exit) = sys::wait_pid(pid, exited.is_none())? {
+                break exit.status;
+            }
+        }
+        let cpu_now = match (counters.cpu_us(), cpu_base) {
+            (Some(now), Some(base)) => now.saturating_sub(base),
+            _ => 0,
+        };
+        cgroup_cpu_us = cgroup_cpu_us.max(cpu_now);
+        if cpu_now > cpu_limit_us || start.elapsed() >= wall_cap {
+            timed_out = true;
+            sys::kill(pid, libc::SIGKILL);
+            break sys::wait_pid(pid, false)?.map_or(128 + libc::SIGKILL, |e| e.status);
+        }
+    };
+    let wall = start.elapsed();
+    // The test is over when its main process ends: whatever it left goes too.
+    let swept = tree::sweep(&tree::Spared::me_and_my_ancestors());
+    tree::reap_all();
+    let (usage, max_rss_kb) = sys::children_usage();
+    // The reaped tree's own account, or the cgroup's where that saw more (a run
+    // killed at its limit: the cgroup counted the CPU time that triggered it).
+    let cpu_us = usage.saturating_sub(usage_base).max(if timed_out { cgroup_cpu_us } else { 0 });
+    if !timed_out && cpu_us > cpu_limit_us {
+        timed_out = true;
+    }
+    let oom_killed = counters.oom_kills() != oom_before;
+    if !swept {
+        return Err(std::io::Error::other("the program's processes could not all be killed"));
+    }
+
+    let mut out = std::io::stdout().lock();
+    match args.kind {
+        Kind::Compile => {
+            let compiled = if timed_out {
+                CompileStatus::Timeout
+            } else if oom_killed {
+                CompileStatus::OutOfMemory
+            } else if status == 0 {
+                CompileStatus::Ok
+            } else {
+                CompileStatus::Error
+            };
+            let output = read_capped(&stdout, COMPILE_OUTPUT_LIMIT as u64)?;
+            let report =
+                Report::Compile { status: compiled, exit_code: status, time_ms: wall.as_millis() as u64, output };
+            out.write_all(&report.encode())?;
+        }
+        Kind::Test(index) => {
+            let keep = args.output_limit + 1;
+            let (stdout, stderr) = (read_capped(&stdout, keep)?, read_capped(&stderr, keep)?);
+            let run = TestRun {
+                index,
+                exit_status: status,
+                wall_us: wall.as_micros() as u64,
+                cpu_us,
+                peak_kb: max_rss_kb.max(peak_bytes / 1024),
+                oom_killed,
+                timed_out,
+                ..TestRun::default()
+            };
+            out.write_all(test_header(&run, stdout.len(), stderr.len()).as_bytes())?;
+            out.write_all(&stdout)?;
+            out.write_all(&stderr)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn run_arguments_are_parsed_and_checked() {
+        let a = parse_run(&args(
+            "--report test:3 --stdin /judge/tests/3.in --cwd /box/prog --cpu-ms 1000 --wall-ms 3000 --output-limit 16 -- python3 -B main.py",
+        ))
+        .unwrap();
+        assert_eq!(a.kind, Kind::Test(3));
+        assert_eq!((a.cpu_ms, a.wall_ms, a.output_limit, a.fsize), (1000, 3000, 16, 17));
+        assert_eq!(a.command.len(), 3);
+        assert!(
+            parse_run(&args("--report test:x --stdin a --cwd b --cpu-ms 1 --wall-ms 1 --output-limit 1 -- x")).is_err()
+        );
+        assert!(
+            parse_run(&args("--report compile --stdin a --cwd b --cpu-ms 1 --wall-ms 1 --output-limit 1 --")).is_err()
+        );
+        assert!(parse_run(&args("--report compile --stdin a --cwd b --wall-ms 1 --output-limit 1 -- x")).is_err());
+        assert!(parse_run(&args("--bogus")).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! The container lifecycle: create a hardened container of a language's image,
+//! start it, remove it (a guard, so it happens on every path out), and sweep the
+//! ones a killed worker left. The only code that creates or removes containers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
+    RemoveContainerOptionsBuilder, StartContainerOptions,
+};
+use bollard::Docker;
+use optimus_common::LanguageConfig;
+use tokio::time::Instant;
+
+use super::{SandboxError, STALL_GRACE};
+
+/// The container's init: the launcher, which reaps orphans and ignores stop signals.
+pub(super) const INIT: &str = "/opt/optimus/launcher";
+/// Labels that mark a container as Optimus's, for the sweep.
+const LABEL_SANDBOX: &str = "optimus.sandbox";
+const LABEL_LANGUAGE: &str = "optimus.language";
+const LABEL_WORKER: &str = "optimus.worker";
+/// Which deployment (which Redis) a container belongs to: only that deployment's
+/// workers know whether its owner is alive.
+const LABEL_DEPLOYMENT: &str = "optimus.deployment";
+
+/// The runner and launcher run as the container's root with these capabilities
+/// only: to become the sandbox user, and to kill what it leaves. Everything the
+/// program runs drops them with its uid; `no-new-privileges` keeps them dropped.
+const CAPABILITIES: [&str; 3] = ["SETUID", "SETGID", "KILL"];
+
+pub(super) fn mb(n: i64) -> i64 {
+    n * 1024 * 1024
+}
+
+/// How to make one container.
+pub(super) struct Spec<'a> {
+    pub language: &'a LanguageConfig,
+    pub name: String,
+    pub labels: Vec<(&'static str, String)>,
+    pub worker: &'a str,
+    pub deployment: &'a str,
+    /// Memory (and memory+swap) limit, bytes.
+    pub memory: i64,
+    /// Size of the runner's tmpfs (the job's archive and inputs), MiB.
+    pub judge_mb: i64,
+}
+
+/// A started container that is force-removed when dropped, whatever happened.
+pub(super) struct Lease {
+    docker: Docker,
+    pub id: String,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let id = std::mem::take(&mut self.id);
+        // Removal must not wait for the caller (a cancel answers at once), and
+        // force-removal kills whatever still runs inside.
+        tokio::spawn(async move {
+            if let Err(e) = docker.remove_container(&id, Some(force_remove())).await {
+                tracing::warn!(container = %id, error = %e, "could not remove sandbox container");
+            }
+        });
+    }
+}
+
+fn force_remove() -> RemoveContainerOptions {
+    RemoveContainerOptionsBuilder::new().force(true).v(true).build()
+}
+
+impl Lease {
+    /// Sets the memory limit (and memory+swap) of the running container.
+    pub async fn set_memory(&self, bytes: i64) -> Result<(), SandboxError> {
+        let limit = ContainerUpdateBody { memory: Some(bytes), memory_swap: Some(bytes), ..Default::default() };
+        self.docker.update_container(&self.id, limit).await?;
+        Ok(())
+    }
+}
+
+/// Creates and starts a container; it is removed when the returned lease drops.
+pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, SandboxError> {
+    let lang = spec.language;
+    let mut labels = HashMap::from([
+        (LABEL_SANDBOX.to_string(), "1".to_string()),
+        (LABEL_LANGUAGE.to_string(), lang.name.clone()),
+        (LABEL_WORKER.to_string(), spec.worker.to_string()),
+        (LABEL_DEPLOYMENT.to_string(), spec.deployment.to_string()),
+    ]);
+    labels.extend(spec.labels.into_iter().map(|(k, v)| (k.to_string(), v)));
+    // What is written to a tmpfs is charged to the memory limit anyway; the sizes
+    // only keep one place from taking all of it.
+    let tmpfs = HashMap::from([
+        ("/judge".to_string(), format!("rw,noexec,nosuid,nodev,size={}m,mode=0700", spec.judge_mb)),
+        ("/box".to_string(), "rw,exec,nosuid,nodev,size=256m,mode=0755".to_string()),
+        ("/work".to_string(), "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0755".to_string()),
+        ("/tmp".to_string(), "rw,exec,nosuid,nodev,size=64m,mode=1777".to_string()),
+    ]);
+    let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
+    // System V IPC outlives processes: segments go with their last user, and there
+    // are no message queues, so no test can leave data for a later one there.
+    let sysctls = HashMap::from([
+        ("kernel.shm_rmid_forced".to_string(), "1".to_string()),
+        ("kernel.msgmni".to_string(), "0".to_string()),
+    ]);
+    let host = HostConfig {
+        memory: Some(spec.memory),
+        memory_swap: Some(spec.memory),
+        memory_swappiness: Some(0),
+        nano_cpus: Some((lang.cpu_limit * 1e9) as i64),
+        pids_limit: Some(lang.pids_limit),
+        readonly_rootfs: Some(true),
+        tmpfs: Some(tmpfs),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: Some(CAPABILITIES.iter().map(|c| c.to_string()).collect()),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        network_mode: Some("none".into()),
+        ipc_mode: Some("private".into()),
+        sysctls: Some(sysctls),
+        log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        ulimits: Some(vec![ulimit("nofile", 1024), ulimit("core", 0)]),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(lang.image.clone()),
+        cmd: Some(vec![INIT.into(), "init".into()]),
+        user: Some("0:0".into()),
+        working_dir: Some("/".into()),
+        env: Some(vec!["LANG=C.UTF-8".into()]),
+        labels: Some(labels),
+        network_disabled: Some(true),
+        host_config: Some(host),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+    let created = match docker.create_container(Some(options.clone()), body.clone()).await {
+        // A container of this name left by an earlier attempt (perhaps still
+        // being removed): make sure it is gone, then create ours.
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+            remove_and_wait(docker, &spec.name).await?;
+            docker.create_container(Some(options), body).await?
+        }
+        other => other?,
+    };
+    let lease = Lease { docker: docker.clone(), id: created.id };
+    docker.start_container(&lease.id, None::<StartContainerOptions>).await?;
+    Ok(lease)
+}
+
+/// Force-removes a container and waits until the engine has let it go.
+async fn remove_and_wait(docker: &Docker, name: &str) -> Result<(), SandboxError> {
+    use bollard::errors::Error::DockerResponseServerError;
+    match docker.remove_container(name, Some(force_remove())).await {
+        // 404: already gone; 409: a removal is under way, waited for below.
+        Ok(()) | Err(DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let start = Instant::now();
+    loop {
+        match docker.inspect_container(name, None::<InspectContainerOptions>).await {
+            Err(DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+            Ok(_) if start.elapsed() > STALL_GRACE => return Err(SandboxError::Stalled(STALL_GRACE)),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Removes the sandbox containers of this deployment and language whose worker
+/// `is_alive` denies: those left by a worker that was killed. Returns how many went.
+pub(super) async fn sweep(
+    docker: &Docker,
+    language: &str,
+    deployment: &str,
+    me: &str,
+    is_alive: impl Fn(&str) -> bool,
+) -> Result<usize, SandboxError> {
+    let filters =
+        HashMap::from([("label", vec![format!("{LABEL_SANDBOX}=1"), format!("{LABEL_LANGUAGE}={language}")])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let mut removed = 0;
+    for c in docker.list_containers(Some(options)).await? {
+        // The engine's label filter is only a first cut (some engines do not
+        // AND several labels): check every label here before removing anything.
+        let labels = c.labels.unwrap_or_default();
+        let label = |key: &str| labels.get(key).map(String::as_str).unwrap_or("");
+        if label(LABEL_SANDBOX) != "1" || label(LABEL_LANGUAGE) != language || label(LABEL_DEPLOYMENT) != deployment {
+            continue;
+        }
+        let owner = label(LABEL_WORKER);
+        if owner == me || is_alive(owner) {
+            continue;
+        }
+        if let Some(id) = c.id {
+            docker.remove_container(&id, Some(force_remove())).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

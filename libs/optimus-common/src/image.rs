@@ -1,0 +1,54 @@
+//! What a language image must carry for a worker to use it: the runner and the
+//! report format the worker was built for. `optimus-cli build-image` stamps both
+//! on the image as labels; the worker checks them before it serves a job.
+
+/// Label: fingerprint of the `runner.sh` the image holds.
+pub const LABEL_RUNNER: &str = "optimus.runner";
+/// Label: the report format version its launcher writes.
+pub const LABEL_PROTOCOL: &str = "optimus.protocol";
+
+/// The runner this build of Optimus was made with.
+pub const RUNNER_SH: &[u8] = include_bytes!("../../../dockerfiles/runner.sh");
+
+/// Where `scripts/build-launcher.sh` puts the static launcher, relative to the
+/// repository root; the image build copies it from there.
+pub const LAUNCHER_PATH: &str = "dockerfiles/launcher/optimus-launcher";
+
+/// The value of [`LABEL_RUNNER`] for a runner's bytes.
+pub fn runner_fingerprint(runner: &[u8]) -> String {
+    crate::fingerprint(&[runner])
+}
+
+/// Why an image with these labels cannot serve this worker, if it cannot.
+pub fn mismatch(runner: Option<&str>, protocol: Option<&str>) -> Option<String> {
+    let expected = runner_fingerprint(RUNNER_SH);
+    let version = optimus_protocol::VERSION.to_string();
+    if runner != Some(expected.as_str()) {
+        return Some(format!(
+            "it holds another runner.sh (label {LABEL_RUNNER}={}, expected {expected})",
+            runner.unwrap_or("none")
+        ));
+    }
+    if protocol != Some(version.as_str()) {
+        return Some(format!(
+            "its launcher speaks report format {} and this worker reads {version}",
+            protocol.unwrap_or("none")
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_runner_and_protocol_match() {
+        let runner = runner_fingerprint(RUNNER_SH);
+        let version = optimus_protocol::VERSION.to_string();
+        assert_eq!(mismatch(Some(&runner), Some(&version)), None);
+        assert!(mismatch(Some("0000"), Some(&version)).unwrap().contains("another runner.sh"));
+        assert!(mismatch(Some(&runner), Some("1")).unwrap().contains("report format 1"));
+        assert!(mismatch(None, None).is_some());
+    }
+}

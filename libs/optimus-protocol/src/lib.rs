@@ -1,0 +1,283 @@
+//! The report format spoken inside a sandbox: `optimus-launcher` and `runner.sh`
+//! write it on the runner's stdout, the worker reads it from the exec stream.
+//! This crate owns both sides, so they cannot drift apart; `vectors/` holds the
+//! byte-exact examples that the writer and the reader are both tested against.
+//!
+//! A report is one header line followed by raw bytes whose lengths the header
+//! gives, so any output (binary, huge, without newlines) passes intact:
+//!
+//! ```text
+//! @@optimus compile <ok|error|timeout|oom|none> <exit> <wall_ms> <len>\n<compiler output>
+//! @@optimus test <i> <exit> <wall_us> <cpu_us> <peak_kb> <oom 0|1> <timed_out 0|1> <out_len> <err_len>\n<stdout><stderr>
+//! @@optimus done\n
+//! ```
+//!
+//! `exit` is the exit code, or 128+N when signal N ended the process. The reader
+//! checks every length against its [`Caps`] before it keeps a byte, so a corrupt or
+//! hostile stream can never make the worker hold more than the caps.
+
+use std::fmt;
+
+/// Bumped whenever the format changes; images carry the version they speak.
+pub const VERSION: u32 = 2;
+
+/// Compiler output kept, in bytes.
+pub const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;
+
+const MAGIC: &str = "@@optimus ";
+/// A header line longer than this is not a header: the stream is corrupt.
+const MAX_HEADER: usize = 256;
+
+/// How the compile step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileStatus {
+    /// The language has no compile step.
+    None,
+    Ok,
+    Error,
+    Timeout,
+    /// The compiler was killed for exceeding the compile memory limit.
+    OutOfMemory,
+}
+
+impl CompileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompileStatus::None => "none",
+            CompileStatus::Ok => "ok",
+            CompileStatus::Error => "error",
+            CompileStatus::Timeout => "timeout",
+            CompileStatus::OutOfMemory => "oom",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::None, Self::Ok, Self::Error, Self::Timeout, Self::OutOfMemory].into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What one run of a test (or of a checker on a test) did, measured by the launcher.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestRun {
+    /// Position of the test in the job (0-based).
+    pub index: usize,
+    /// The exit code, or 128+N when signal N ended the program.
+    pub exit_status: i32,
+    /// Wall-clock time from start to the end of the program's process tree.
+    pub wall_us: u64,
+    /// CPU time (user + system) of the whole process tree.
+    pub cpu_us: u64,
+    /// Peak memory of the whole process tree, in KiB.
+    pub peak_kb: u64,
+    /// The kernel's OOM killer struck during this run.
+    pub oom_killed: bool,
+    /// The run was killed at its CPU-time limit or its wall-clock cap.
+    pub timed_out: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// One report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Compile { status: CompileStatus, exit_code: i32, time_ms: u64, output: Vec<u8> },
+    Test(TestRun),
+    Done,
+}
+
+impl Report {
+    /// The report's bytes, exactly as the reader expects them.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Report::Compile { status, exit_code, time_ms, output } => {
+                out.extend(
+                    format!("{MAGIC}compile {} {exit_code} {time_ms} {}\n", status.as_str(), output.len()).bytes(),
+                );
+                out.extend_from_slice(output);
+            }
+            Report::Test(t) => {
+                out.extend(test_header(t, t.stdout.len(), t.stderr.len()).bytes());
+                out.extend_from_slice(&t.stdout);
+                out.extend_from_slice(&t.stderr);
+            }
+            Report::Done => out.extend(format!("{MAGIC}done\n").bytes()),
+        }
+        out
+    }
+}
+
+/// A test report's header line; the launcher writes the bodies itself, straight
+/// from the program's output files, so they are never copied whole.
+pub fn test_header(t: &TestRun, out_len: usize, err_len: usize) -> String {
+    format!(
+        "{MAGIC}test {} {} {} {} {} {} {} {out_len} {err_len}\n",
+        t.index,
+        t.exit_status,
+        t.wall_us,
+        t.cpu_us,
+        t.peak_kb,
+        u8::from(t.oom_killed),
+        u8::from(t.timed_out)
+    )
+}
+
+/// The most the reader accepts in one report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Bytes of one test's stdout, and of its stderr. The launcher sends one byte
+    /// past the output limit, so that the worker sees that the program went over.
+    pub stream: usize,
+    /// Bytes of compiler output.
+    pub compile: usize,
+}
+
+impl Caps {
+    /// The caps for a worker that keeps `output_limit` bytes per stream.
+    pub fn for_output_limit(output_limit: usize) -> Self {
+        Caps { stream: output_limit.saturating_add(1), compile: COMPILE_OUTPUT_LIMIT }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "runner report is malformed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+enum Pending {
+    Compile { status: CompileStatus, exit_code: i32, time_ms: u64, len: usize },
+    Test { run: TestRun, out_len: usize, err_len: usize },
+}
+
+/// An incremental reader: feed it chunks as they arrive, take reports as they
+/// complete. It never holds more than one report's capped body plus one chunk.
+pub struct Parser {
+    caps: Caps,
+    buf: Vec<u8>,
+    pending: Option<Pending>,
+}
+
+fn num<T: std::str::FromStr>(field: Option<&str>, what: &str, line: &str) -> Result<T, ProtocolError> {
+    field.and_then(|f| f.parse().ok()).ok_or_else(|| ProtocolError(format!("bad {what} in {line:?}")))
+}
+
+fn flag(field: Option<&str>, what: &str, line: &str) -> Result<bool, ProtocolError> {
+    match field {
+        Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        _ => Err(ProtocolError(format!("bad {what} in {line:?}"))),
+    }
+}
+
+fn capped(len: usize, cap: usize, what: &str, line: &str) -> Result<usize, ProtocolError> {
+    if len > cap {
+        return Err(ProtocolError(format!("{what} {len} is over the cap of {cap} bytes in {line:?}")));
+    }
+    Ok(len)
+}
+
+impl Parser {
+    pub fn new(caps: Caps) -> Self {
+        Parser { caps, buf: Vec::new(), pending: None }
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// No bytes received that do not yet form a whole report.
+    pub fn is_idle(&self) -> bool {
+        self.buf.is_empty() && self.pending.is_none()
+    }
+
+    /// The next complete report, if the bytes fed so far hold one.
+    pub fn next_report(&mut self) -> Result<Option<Report>, ProtocolError> {
+        if self.pending.is_none() {
+            let Some(nl) = self.buf.iter().take(MAX_HEADER + 1).position(|&b| b == b'\n') else {
+                if self.buf.len() > MAX_HEADER {
+                    return Err(ProtocolError("no header line".into()));
+                }
+                return Ok(None);
+            };
+            let line = String::from_utf8_lossy(&self.buf[..nl]).into_owned();
+            self.buf.drain(..=nl);
+            match self.header(&line)? {
+                Some(pending) => self.pending = Some(pending),
+                None => return Ok(Some(Report::Done)),
+            }
+        }
+        let need = match &self.pending {
+            Some(Pending::Compile { len, .. }) => *len,
+            Some(Pending::Test { out_len, err_len, .. }) => out_len + err_len,
+            None => unreachable!("set above"),
+        };
+        if self.buf.len() < need {
+            return Ok(None);
+        }
+        let mut body: Vec<u8> = self.buf.drain(..need).collect();
+        Ok(Some(match self.pending.take().expect("checked above") {
+            Pending::Compile { status, exit_code, time_ms, .. } => {
+                Report::Compile { status, exit_code, time_ms, output: body }
+            }
+            Pending::Test { mut run, out_len, .. } => {
+                run.stderr = body.split_off(out_len);
+                run.stdout = body;
+                Report::Test(run)
+            }
+        }))
+    }
+
+    /// Parses a header; `None` for `done`.
+    fn header(&self, line: &str) -> Result<Option<Pending>, ProtocolError> {
+        let Some(rest) = line.strip_prefix(MAGIC) else {
+            return Err(ProtocolError(format!("unexpected line {line:?}")));
+        };
+        let mut f = rest.split(' ');
+        let pending = match f.next() {
+            Some("done") => return Ok(None),
+            Some("compile") => {
+                let status = f
+                    .next()
+                    .and_then(CompileStatus::parse)
+                    .ok_or_else(|| ProtocolError(format!("bad compile status in {line:?}")))?;
+                Pending::Compile {
+                    status,
+                    exit_code: num(f.next(), "exit code", line)?,
+                    time_ms: num(f.next(), "time", line)?,
+                    len: capped(num(f.next(), "length", line)?, self.caps.compile, "compile output length", line)?,
+                }
+            }
+            Some("test") => {
+                let run = TestRun {
+                    index: num(f.next(), "index", line)?,
+                    exit_status: num(f.next(), "exit status", line)?,
+                    wall_us: num(f.next(), "wall time", line)?,
+                    cpu_us: num(f.next(), "cpu time", line)?,
+                    peak_kb: num(f.next(), "memory", line)?,
+                    oom_killed: flag(f.next(), "oom flag", line)?,
+                    timed_out: flag(f.next(), "timeout flag", line)?,
+                    ..TestRun::default()
+                };
+                Pending::Test {
+                    run,
+                    out_len: capped(num(f.next(), "stdout length", line)?, self.caps.stream, "stdout length", line)?,
+                    err_len: capped(num(f.next(), "stderr length", line)?, self.caps.stream, "stderr length", line)?,
+                }
+            }
+            _ => return Err(ProtocolError(format!("unknown report {line:?}"))),
+        };
+        if f.next().is_some() {
+            return Err(ProtocolError(format!("extra fields in {line:?}")));
+        }
+        Ok(Some(pending))
+    }
+}
+
+#[cfg(test)]
+mod tests;
