@@ -168,6 +168,7 @@ async fn a_language_added_from_flags_runs_jobs() {
         concurrency: 1,
         settings,
         drain_timeout: std::time::Duration::from_secs(5),
+        pool: optimus_worker::PoolConfig::for_language(&lua, 1),
     };
     let worker = optimus_worker::Worker::start(config).await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

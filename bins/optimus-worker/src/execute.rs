@@ -53,6 +53,18 @@ struct Ready {
     session: Session,
 }
 
+impl Ready {
+    /// Gives the container back at the job's end (see [`Container::release`]).
+    fn release(self, clean: bool) {
+        self.container.release(self.session, clean);
+    }
+}
+
+/// Gives back every role that is still held.
+fn release_all(roles: impl IntoIterator<Item = Option<Ready>>, clean: bool) {
+    roles.into_iter().flatten().for_each(|r| r.release(clean));
+}
+
 /// Runs and judges a whole job. `Err` means the sandbox failed (the job may be
 /// retried); anything the job itself got wrong is in the result.
 pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
@@ -69,7 +81,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
 
     let program = async {
         let t = Instant::now();
-        let container = ctx.sandbox.start(job_id, Role::Program, limits, total, input_bytes).await?;
+        let mut container = ctx.sandbox.start(job_id, Role::Program, limits, total, input_bytes).await?;
         let create_ms = t.elapsed().as_millis() as u64;
         let source_file = ctx.sandbox.language().source_file.as_str();
         let script = Script::Job { step: spec.mode == Mode::Submit };
@@ -113,6 +125,10 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         Compiled::Failed { output } => {
             let result =
                 JobResult::without_tests(spec.mode, Verdict::CompilationError, &spec.weights(), Some(output), None);
+            program.release(true);
+            if let Some((solution, checker)) = others_done {
+                release_all([solution.and_then(Result::ok), checker.and_then(Result::ok)], true);
+            }
             return Ok((result, phases));
         }
         Compiled::Ok { output, time_ms } => {
@@ -124,15 +140,12 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         Some(done) => done,
         None => others.await?,
     };
-    let mut checker = match checker {
-        Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
-        Some(Ok(checker)) => Some(checker),
-        None => None,
-    };
-    let solution = match solution {
-        Some(Err(why)) => return Ok((internal(spec, compile_output, why), phases)),
-        Some(Ok(solution)) => Some(solution),
-        None => None,
+    let (solution, mut checker) = match (solution, checker) {
+        (Some(Err(why)), other) | (other, Some(Err(why))) => {
+            release_all([Some(program), other.and_then(Result::ok)], true);
+            return Ok((internal(spec, compile_output, why), phases));
+        }
+        (solution, checker) => (solution.and_then(Result::ok), checker.and_then(Result::ok)),
     };
 
     let t = Instant::now();
@@ -149,57 +162,67 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     let (reference_tx, mut reference_rx) = mpsc::unbounded_channel();
     let has_solution = solution.is_some();
     let feed = async {
-        let Some(Ready { container, mut session }) = solution else { return Ok(0) };
+        let Some(Ready { container, mut session }) = solution else { return Ok(None) };
         let t = Instant::now();
         container.begin_tests(&mut session, deadline).await?;
+        let mut clean = true;
         while let Some(run) = session.next_test().await? {
+            clean &= !run.oom_killed;
             if reference_tx.send(judge::observe(run, &bounds)).is_err() {
                 break;
             }
         }
-        Ok::<_, SandboxError>(t.elapsed().as_millis() as u64)
+        Ok::<_, SandboxError>(Some((Ready { container, session }, clean, t.elapsed().as_millis() as u64)))
     };
     let judging = Judging { spec, bounds };
-    let tests =
-        async {
-            let mut results = Vec::with_capacity(total);
-            for index in 0..total {
-                let run = match session.next_test().await? {
-                    Some(run) if run.index == index => run,
-                    Some(run) => return Err(SandboxError::Runner(format!("test {} reported out of order", run.index))),
-                    None => return Err(SandboxError::Runner("the runner stopped before every test had run".into())),
-                };
-                let reference =
-                    match has_solution {
-                        true => Some(reference_rx.recv().await.ok_or_else(|| {
-                            SandboxError::Runner("the reference solution's runner stopped early".into())
-                        })?),
-                        false => None,
-                    };
-                let check = checker.as_mut().map(|c| &mut c.session);
-                let result = judging.judge(index, judge::observe(run, &bounds), reference.as_ref(), check).await?;
-                let go_on = result.is_passed();
-                results.push(result);
-                if spec.mode == Mode::Submit && index + 1 < total {
-                    session.step(go_on).await?;
-                    if !go_on {
-                        break;
-                    }
+    // A container whose program met the OOM killer is not reused.
+    let mut program_clean = true;
+    let tests = async {
+        let mut results = Vec::with_capacity(total);
+        for index in 0..total {
+            let run = match session.next_test().await? {
+                Some(run) if run.index == index => run,
+                Some(run) => return Err(SandboxError::Runner(format!("test {} reported out of order", run.index))),
+                None => return Err(SandboxError::Runner("the runner stopped before every test had run".into())),
+            };
+            program_clean &= !run.oom_killed;
+            let reference = if has_solution {
+                let stopped = || SandboxError::Runner("the reference solution's runner stopped early".into());
+                Some(reference_rx.recv().await.ok_or_else(stopped)?)
+            } else {
+                None
+            };
+            let check = checker.as_mut().map(|c| &mut c.session);
+            let result = judging.judge(index, judge::observe(run, &bounds), reference.as_ref(), check).await?;
+            let go_on = result.is_passed();
+            results.push(result);
+            if spec.mode == Mode::Submit && index + 1 < total {
+                session.step(go_on).await?;
+                if !go_on {
+                    break;
                 }
             }
-            Ok::<_, SandboxError>(results)
-        };
-    tokio::pin!(feed, tests);
-    let mut feed_done = false;
-    let mut results = loop {
-        tokio::select! {
-            r = &mut tests => break r?,
-            f = &mut feed, if !feed_done => {
-                phases.solution_ms = f?;
-                feed_done = true;
+        }
+        Ok::<_, SandboxError>(results)
+    };
+    let (mut results, solution) = {
+        tokio::pin!(feed, tests);
+        let mut fed = None;
+        loop {
+            tokio::select! {
+                r = &mut tests => break (r?, fed.flatten()),
+                f = &mut feed, if fed.is_none() => fed = Some(f?),
             }
         }
     };
+    // A solution the program's end cut short is destroyed with its future; one
+    // that ran every test is given back.
+    if let Some((solution, clean, ms)) = solution {
+        phases.solution_ms = ms;
+        solution.release(clean);
+    }
+    Ready { container, session }.release(program_clean);
+    release_all([checker], true);
     results.extend(spec.test_cases[results.len()..].iter().map(|t| TestResult::not_run(t.id)));
     phases.run_ms = t.elapsed().as_millis() as u64;
     Ok((JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output), phases))
@@ -243,11 +266,12 @@ async fn compiled_beside(
     let lang = sandbox.language();
     let limits = limits.unwrap_or(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb });
     let input_bytes = inputs.iter().map(|i| i.len()).sum();
-    let container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
+    let mut container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
     let (session, compiled) =
         container.open(script, &sources(harness, &lang.source_file, &program.source_code), inputs).await?;
     match compiled {
         Compiled::Failed { output } => {
+            Ready { container, session }.release(true);
             let what = if role == Role::Checker { "checker" } else { "reference solution" };
             Ok(Err(format!("the {what} did not compile:\n{output}")))
         }

@@ -20,4 +20,5 @@ pub mod judge;
 pub mod sandbox;
 pub mod worker;
 
+pub use sandbox::PoolConfig;
 pub use worker::{Worker, WorkerConfig};

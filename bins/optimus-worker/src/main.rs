@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use optimus_common::{LanguageRegistry, Settings};
-use optimus_worker::{Worker, WorkerConfig};
+use optimus_worker::{PoolConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -23,6 +23,16 @@ struct Args {
     /// Seconds running jobs may take to finish after a shutdown signal.
     #[arg(long, env = "WORKER_DRAIN_SECS", default_value_t = 30)]
     drain_secs: u64,
+    /// Containers kept started and waiting (default: the language's `pool_size`,
+    /// else concurrency + 1).
+    #[arg(long, env = "WORKER_POOL_SIZE")]
+    pool_size: Option<usize>,
+    /// 1: a container serves further jobs after a verified wipe; 0: one job each.
+    #[arg(long, env = "OPTIMUS_POOL_REUSE", default_value = "1", value_parser = clap::builder::BoolishValueParser::new())]
+    pool_reuse: bool,
+    /// Jobs one container serves at most when reused.
+    #[arg(long, env = "OPTIMUS_POOL_MAX_USES", default_value_t = 20)]
+    pool_max_uses: u32,
 }
 
 #[tokio::main]
@@ -35,7 +45,12 @@ async fn main() -> anyhow::Result<()> {
     let registry = LanguageRegistry::load(&settings.languages_file)?;
     let language = registry.get(&args.language)?.clone();
     let concurrency = args.concurrency.unwrap_or(language.concurrency).max(1);
+    let mut pool = PoolConfig::for_language(&language, concurrency);
+    pool.size = args.pool_size.unwrap_or(pool.size);
+    pool.reuse = args.pool_reuse;
+    pool.max_uses = args.pool_max_uses.max(1);
     let config = WorkerConfig {
+        pool,
         language,
         registry: Arc::new(registry),
         concurrency,

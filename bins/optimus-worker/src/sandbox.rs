@@ -7,13 +7,19 @@
 //! ([`Container::open`]), then the tests' or the checker's reports.
 //!
 //! - [`container`]: create (hardened), remove (a guard), sweep what dead workers left.
+//! - [`pool`]: containers started before jobs need them, reused after a verified wipe.
 //! - [`session`]: the runner session and its capped report reader.
+//!
+//! A container is either given back ([`Container::release`]: its session drained,
+//! then wiped and kept, or destroyed) or, on every other way out (cancel, error,
+//! panic), destroyed when dropped.
 //!
 //! Inside, the runner and `optimus-launcher` run as the container's root with only
 //! the capabilities to change user and kill; the program runs as uid 10001 and
 //! can reach none of their files, descriptors or processes.
 
 mod container;
+mod pool;
 mod session;
 
 use std::time::Duration;
@@ -22,9 +28,12 @@ use bollard::Docker;
 use optimus_common::{image, LanguageConfig};
 use optimus_protocol::{Caps, CompileStatus, ProtocolError, Report};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use container::{mb, Lease};
+use container::mb;
+use pool::Warm;
+pub use pool::{Pool, PoolConfig};
 pub use session::Session;
 
 /// Memory for the runner, the launcher and the job's own files (sources, build)
@@ -109,7 +118,13 @@ pub struct Sandbox {
     worker_id: String,
     deployment: String,
     output_limit: usize,
+    /// Warm containers of this language, when the worker keeps them.
+    pool: Option<Pool>,
 }
+
+/// Memory limits are set in steps of this, so that jobs with the language's
+/// default limits fit a pooled container as it is, with no update on their path.
+const MEMORY_STEP: i64 = 16 * 1024 * 1024;
 
 impl Sandbox {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
@@ -123,9 +138,43 @@ impl Sandbox {
         output_limit: usize,
     ) -> Result<Self, SandboxError> {
         let docker = Docker::connect_with_defaults()?.negotiate_version().await?;
-        let sandbox = Sandbox { docker, language, worker_id, deployment, output_limit };
+        let sandbox = Sandbox { docker, language, worker_id, deployment, output_limit, pool: None };
         sandbox.check_image().await?;
         Ok(sandbox)
+    }
+
+    /// Keeps a pool of warm containers of this language until `stop` fires.
+    pub fn with_pool(mut self, config: PoolConfig, stop: CancellationToken) -> Self {
+        let lang = &self.language;
+        let (memory, _) = self.memory_for(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb }, 0);
+        let pool = Pool::start(
+            self.docker.clone(),
+            self.language.clone(),
+            self.worker_id.clone(),
+            self.deployment.clone(),
+            memory,
+            config,
+            stop,
+        );
+        self.pool = Some(pool);
+        self
+    }
+
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pool.as_ref()
+    }
+
+    /// The memory limits of a container for these limits and inputs: while it
+    /// compiles, and while it runs tests. The inputs sit in the runner's tmpfs and
+    /// the outputs in memory files, all charged to the container, beside the program.
+    fn memory_for(&self, limits: RunLimits, inputs: usize) -> (i64, i64) {
+        let step = |bytes: i64| (bytes + MEMORY_STEP - 1) / MEMORY_STEP * MEMORY_STEP;
+        let run = step(
+            mb(i64::from(limits.memory_mb) + RUNNER_OVERHEAD_MB) + inputs as i64 + 2 * (self.output_limit as i64 + 1),
+        );
+        let lang = &self.language;
+        let compile = if lang.compiled { run.max(step(mb(i64::from(lang.compile_memory_mb)))) } else { run };
+        (compile, run)
     }
 
     /// A sandbox for another language on the same engine (a checker or a reference
@@ -134,7 +183,8 @@ impl Sandbox {
         if language.name == self.language.name {
             return Ok(self.clone());
         }
-        let sandbox = Sandbox { language: language.clone(), ..self.clone() };
+        // Another language's containers are made fresh: the pool is this language's.
+        let sandbox = Sandbox { language: language.clone(), pool: None, ..self.clone() };
         sandbox.check_image().await?;
         Ok(sandbox)
     }
@@ -168,8 +218,8 @@ impl Sandbox {
         container::sweep(&self.docker, &self.language.name, &self.deployment, &self.worker_id, is_alive).await
     }
 
-    /// Starts a fresh container for `role` in job `job_id`, sized for `limits` and
-    /// for `inputs` bytes of test input. It is removed when the [`Container`] drops.
+    /// A started container for `role` in job `job_id` (a pooled one, or a fresh
+    /// one), sized for `limits` and for `inputs` bytes of test input.
     pub async fn start(
         &self,
         job_id: Uuid,
@@ -179,26 +229,30 @@ impl Sandbox {
         inputs: usize,
     ) -> Result<Container, SandboxError> {
         let lang = &self.language;
-        // The inputs sit in the runner's tmpfs and the outputs in memory files, all
-        // charged to the container: give it room for them beside the program.
-        let run_memory =
-            mb(i64::from(limits.memory_mb) + RUNNER_OVERHEAD_MB) + inputs as i64 + 2 * (self.output_limit as i64 + 1);
-        let create_memory =
-            if lang.compiled { run_memory.max(mb(i64::from(lang.compile_memory_mb))) } else { run_memory };
-        let name = match role {
-            Role::Program => format!("optimus-{}-{job_id}", lang.name),
-            other => format!("optimus-{}-{job_id}-{}", lang.name, other.as_str()),
+        let (create_memory, run_memory) = self.memory_for(limits, inputs);
+        let mut warm = match &self.pool {
+            Some(pool) => pool.acquire().await?,
+            None => {
+                let name = match role {
+                    Role::Program => format!("optimus-{}-{job_id}", lang.name),
+                    other => format!("optimus-{}-{job_id}-{}", lang.name, other.as_str()),
+                };
+                let spec = container::Spec {
+                    language: lang,
+                    name,
+                    labels: vec![("optimus.job", job_id.to_string()), ("optimus.role", role.as_str().to_string())],
+                    worker: &self.worker_id,
+                    deployment: &self.deployment,
+                    memory: create_memory,
+                };
+                Warm { lease: container::create(&self.docker, spec).await?, uses: 0, memory: create_memory }
+            }
         };
-        let spec = container::Spec {
-            language: lang,
-            name,
-            labels: vec![("optimus.job", job_id.to_string()), ("optimus.role", role.as_str().to_string())],
-            worker: &self.worker_id,
-            deployment: &self.deployment,
-            memory: create_memory,
-            judge_mb: (inputs / (1024 * 1024)) as i64 * 2 + 16,
-        };
-        let lease = container::create(&self.docker, spec).await?;
+        // The job's own limits, before any of its code runs.
+        if warm.memory != create_memory {
+            warm.lease.set_memory(create_memory).await?;
+            warm.memory = create_memory;
+        }
         let mut env = vec![
             format!("LANGUAGE={}", lang.name),
             format!("SOURCE_FILE={}", lang.source_file),
@@ -214,7 +268,7 @@ impl Sandbox {
         if let Some(cmd) = &lang.run_command {
             env.push(format!("RUN_CMD={cmd}"));
         }
-        Ok(Container { sandbox: self.clone(), lease, env, limits, run_memory, resize: create_memory != run_memory })
+        Ok(Container { sandbox: self.clone(), warm: Some(warm), env, limits, run_memory })
     }
 }
 
@@ -230,15 +284,23 @@ pub enum Script {
 /// One started container, for one role in one job.
 pub struct Container {
     sandbox: Sandbox,
-    lease: Lease,
+    /// Held until [`Container::release`]; dropping it removes the container.
+    warm: Option<Warm>,
     env: Vec<String>,
     limits: RunLimits,
     /// The memory limit of the runs, set after a compile that ran with more.
     run_memory: i64,
-    resize: bool,
 }
 
 impl Container {
+    fn warm(&mut self) -> &mut Warm {
+        self.warm.as_mut().expect("held until released")
+    }
+
+    fn id(&self) -> &str {
+        &self.warm.as_ref().expect("held until released").lease.id
+    }
+
     /// The limits its runs get.
     pub fn limits(&self) -> RunLimits {
         self.limits
@@ -248,12 +310,12 @@ impl Container {
     /// language's source file among them) and the test `inputs`, and waits for
     /// the compile. A job's tests start with [`Container::begin_tests`].
     pub async fn open(
-        &self,
+        &mut self,
         script: Script,
         sources: &[(&str, &[u8])],
         inputs: &[&str],
     ) -> Result<(Session, Compiled), SandboxError> {
-        let lang = &self.sandbox.language;
+        let lang = self.sandbox.language.clone();
         let deadline = Instant::now() + Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
         let (verb, mut env) = match script {
             Script::Job { .. } => ("job", self.env.clone()),
@@ -263,7 +325,7 @@ impl Container {
             env.push("STEP=1".into());
         }
         let caps = Caps::for_output_limit(self.sandbox.output_limit);
-        let mut session = Session::start(&self.sandbox.docker, &self.lease.id, verb, env, caps, deadline).await?;
+        let mut session = Session::start(&self.sandbox.docker, self.id(), verb, env, caps, deadline).await?;
         let archive = archive(sources, inputs);
         let mut framed = format!("{}\n", archive.len()).into_bytes();
         framed.extend_from_slice(&archive);
@@ -284,8 +346,11 @@ impl Container {
                 output: format!("{output}\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb),
             },
         };
-        if self.resize && matches!(compiled, Compiled::Ok { .. }) {
-            self.lease.set_memory(self.run_memory).await?;
+        let run_memory = self.run_memory;
+        let warm = self.warm();
+        if warm.memory != run_memory && matches!(compiled, Compiled::Ok { .. }) {
+            warm.lease.set_memory(run_memory).await?;
+            warm.memory = run_memory;
         }
         Ok((session, compiled))
     }
@@ -294,6 +359,15 @@ impl Container {
     pub async fn begin_tests(&self, session: &mut Session, deadline: Instant) -> Result<(), SandboxError> {
         session.set_deadline(deadline);
         session.step(true).await
+    }
+
+    /// Gives the container back once its job is over. `clean`: the job ran to its
+    /// end with no anomaly; a pooled container is then wiped (after its session
+    /// ends) and kept for another job. Otherwise, or unpooled, it is destroyed.
+    pub fn release(mut self, session: Session, clean: bool) {
+        if let (Some(pool), Some(warm)) = (self.sandbox.pool.clone(), self.warm.take()) {
+            pool.release(warm, session, clean, std::mem::take(&mut self.env));
+        }
     }
 }
 

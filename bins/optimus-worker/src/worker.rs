@@ -15,12 +15,12 @@ use futures_util::FutureExt;
 use optimus_common::store::{Popper, RequeueOutcome};
 use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::execute::{execute, Context};
-use crate::sandbox::{Sandbox, SandboxError};
+use crate::sandbox::{PoolConfig, Sandbox, SandboxError};
 
 /// How a worker runs; built by `main` from flags and environment, or by tests.
 #[derive(Clone)]
@@ -34,6 +34,8 @@ pub struct WorkerConfig {
     /// How long in-flight jobs may run after shutdown begins before they are
     /// stopped and handed back to their queue.
     pub drain_timeout: Duration,
+    /// The warm containers this worker keeps.
+    pub pool: PoolConfig,
 }
 
 /// How often a running job's cancel marker is checked: cancels take effect within this.
@@ -46,6 +48,8 @@ pub struct Worker {
     config: WorkerConfig,
     store: Store,
     sandbox: Sandbox,
+    /// Stops the pool (and removes its idle containers) when the worker goes.
+    _pool: DropGuard,
 }
 
 impl Worker {
@@ -63,8 +67,10 @@ impl Worker {
             config.settings.limits.output_limit_bytes,
         )
         .await?;
+        let stop_pool = CancellationToken::new();
+        let sandbox = sandbox.with_pool(config.pool, stop_pool.clone());
         store.register_worker(&config.language.name, &id).await?;
-        Ok(Worker { id, config, store, sandbox })
+        Ok(Worker { id, config, store, sandbox, _pool: stop_pool.drop_guard() })
     }
 
     pub fn id(&self) -> &str {
@@ -103,6 +109,9 @@ impl Worker {
         }
         stop_beat.cancel();
         let _ = beat.await;
+        if let Some(pool) = this.sandbox.pool() {
+            pool.close().await;
+        }
         this.store.deregister_worker(&lang, &this.id).await?;
         info!("worker stopped");
         Ok(())

@@ -65,6 +65,10 @@ pub struct LanguageConfig {
     /// Queued jobs past which `POST /jobs` answers 503 (default 1000).
     #[serde(default = "default_queue_depth")]
     pub max_queue_depth: usize,
+    /// Containers a worker keeps started and waiting for jobs (default: the
+    /// worker's concurrency + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<usize>,
 }
 
 fn default_memory_mb() -> u32 {
@@ -114,6 +118,7 @@ impl LanguageConfig {
             pids_limit: default_pids(),
             concurrency: default_concurrency(),
             max_queue_depth: default_queue_depth(),
+            pool_size: None,
         }
     }
 
@@ -155,6 +160,9 @@ impl LanguageConfig {
         }
         if !(1..=256).contains(&self.concurrency) {
             return bad("concurrency", "must be between 1 and 256");
+        }
+        if self.pool_size.is_some_and(|n| n > 64) {
+            return bad("pool_size", "must be at most 64");
         }
         if self.max_queue_depth == 0 {
             return bad("max_queue_depth", "must be at least 1");

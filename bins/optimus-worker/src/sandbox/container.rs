@@ -44,8 +44,6 @@ pub(super) struct Spec<'a> {
     pub deployment: &'a str,
     /// Memory (and memory+swap) limit, bytes.
     pub memory: i64,
-    /// Size of the runner's tmpfs (the job's archive and inputs), MiB.
-    pub judge_mb: i64,
 }
 
 /// A started container that is force-removed when dropped, whatever happened.
@@ -58,6 +56,9 @@ impl Drop for Lease {
     fn drop(&mut self) {
         let docker = self.docker.clone();
         let id = std::mem::take(&mut self.id);
+        if id.is_empty() {
+            return;
+        }
         // Removal must not wait for the caller (a cancel answers at once), and
         // force-removal kills whatever still runs inside.
         tokio::spawn(async move {
@@ -73,6 +74,14 @@ fn force_remove() -> RemoveContainerOptions {
 }
 
 impl Lease {
+    /// Removes the container now, waiting for the engine.
+    pub async fn remove(mut self) {
+        let id = std::mem::take(&mut self.id);
+        if let Err(e) = self.docker.remove_container(&id, Some(force_remove())).await {
+            tracing::warn!(container = %id, error = %e, "could not remove sandbox container");
+        }
+    }
+
     /// Sets the memory limit (and memory+swap) of the running container.
     pub async fn set_memory(&self, bytes: i64) -> Result<(), SandboxError> {
         let limit = ContainerUpdateBody { memory: Some(bytes), memory_swap: Some(bytes), ..Default::default() };
@@ -92,12 +101,16 @@ pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, San
     ]);
     labels.extend(spec.labels.into_iter().map(|(k, v)| (k.to_string(), v)));
     // What is written to a tmpfs is charged to the memory limit anyway; the sizes
-    // only keep one place from taking all of it.
+    // only keep one place from taking all of it, and the inode caps bound what a
+    // wipe has to remove. /judge holds a job's inputs: the API's caps allow 100 MiB.
     let tmpfs = HashMap::from([
-        ("/judge".to_string(), format!("rw,noexec,nosuid,nodev,size={}m,mode=0700", spec.judge_mb)),
+        ("/judge".to_string(), "rw,noexec,nosuid,nodev,size=256m,mode=0700".to_string()),
         ("/box".to_string(), "rw,exec,nosuid,nodev,size=256m,mode=0755".to_string()),
-        ("/work".to_string(), "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0755".to_string()),
-        ("/tmp".to_string(), "rw,exec,nosuid,nodev,size=64m,mode=1777".to_string()),
+        (
+            "/work".to_string(),
+            "rw,exec,nosuid,nodev,size=256m,nr_inodes=65536,uid=10001,gid=10001,mode=0755".to_string(),
+        ),
+        ("/tmp".to_string(), "rw,exec,nosuid,nodev,size=64m,nr_inodes=65536,mode=1777".to_string()),
     ]);
     let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
     // System V IPC outlives processes: segments go with their last user, and there

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 /// Redis, the API and one worker per language, all on this machine.
 pub struct Stack {
     pub base: String,
+    /// The label value its workers' containers carry (`optimus.deployment`).
+    pub deployment: String,
     /// Kept for its lifetime: dropping it stops Redis.
     _redis: RedisServer,
     pub store: Store,
@@ -37,6 +39,16 @@ pub async fn stack_with(
     redis: RedisServer,
     languages: &[&str],
     adjust: impl Fn(&mut optimus_common::LanguageConfig),
+) -> Stack {
+    stack_configured(redis, languages, adjust, |_| {}).await
+}
+
+/// A stack whose registry and workers' configuration are adjusted first.
+pub async fn stack_configured(
+    redis: RedisServer,
+    languages: &[&str],
+    adjust: impl Fn(&mut optimus_common::LanguageConfig),
+    configure: impl Fn(&mut WorkerConfig),
 ) -> Stack {
     // The workers' logs, shown with a failing test's output.
     let _ = tracing_subscriber::fmt()
@@ -67,13 +79,17 @@ pub async fn stack_with(
             concurrency: 2,
             settings: settings.clone(),
             drain_timeout: Duration::from_secs(5),
+            pool: optimus_worker::PoolConfig::for_language(registry.get(name).unwrap(), 2),
         };
+        let mut config = config;
+        configure(&mut config);
         let worker = Worker::start(config).await.unwrap_or_else(|e| {
             panic!("worker for {name} did not start ({e:#}); build images with: optimus-cli build-image --all")
         });
         workers.push(tokio::spawn(worker.run(shutdown.clone())));
     }
-    Stack { base, _redis: redis, store, http: reqwest::Client::new(), shutdown, workers }
+    let deployment = optimus_common::fingerprint(&[redis.url().as_bytes()]);
+    Stack { base, deployment, _redis: redis, store, http: reqwest::Client::new(), shutdown, workers }
 }
 
 impl Stack {
@@ -116,11 +132,20 @@ impl Stack {
         self.wait(&id).await
     }
 
-    /// Stops the workers, draining; fails the test if a worker failed.
+    /// Stops the workers, draining; fails the test if a worker failed. Every test
+    /// that starts a stack stops it: a worker stops its container pool on its way out.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
         for w in std::mem::take(&mut self.workers) {
             w.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() && !std::thread::panicking() {
+            panic!("a test dropped its stack without stack.stop().await: its workers' containers would be left");
         }
     }
 }

@@ -25,7 +25,7 @@ fn field<'a>(result: &'a Value, test: usize, name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_stops_at_the_first_failure_and_run_does_not() {
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     let weights = [1, 2, 3, 4, 5];
 
     let mut submit = job("python", SUM_BUT_3, sum_tests(&weights));
@@ -63,11 +63,12 @@ async fn submit_stops_at_the_first_failure_and_run_does_not() {
     let done = stack.run(&crash).await;
     expect(&done, "runtime_error");
     assert_eq!(verdicts(&done), ["runtime_error", "not_run"]);
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_mode_reports_runs_without_judging() {
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     let program = "import sys\ns = sys.stdin.read()\nprint(s[::-1])\nprint('note', file=sys.stderr)\nsys.exit(3 if s == 'boom' else 0)\n";
     let mut custom = job("python", program, json!([{"input": "abc"}, {"input": "boom"}]));
     custom["mode"] = json!("custom");
@@ -96,14 +97,16 @@ async fn custom_mode_reports_runs_without_judging() {
     // A program that does not compile is still reported as such.
     once["language"] = json!("c");
     once["source_code"] = json!("int main( { }");
-    let stack = crate::helpers::stack(&["c"]).await;
+    stack.stop().await;
+    let mut stack = crate::helpers::stack(&["c"]).await;
     let done = stack.run(&once).await;
     expect(&done, "compilation_error");
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_comparison_rule_passes_and_fails() {
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     // The program echoes its input, so each test's input is exactly what it prints.
     let cases = [
         ("exact", json!("exact"), "a b\n", "a b\n", "accepted"),
@@ -157,6 +160,7 @@ async fn every_comparison_rule_passes_and_fails() {
     by_job["compare"] = json!("trim");
     let done = stack.run(&by_job).await;
     assert_eq!(verdicts(&done), ["wrong_answer", "accepted"]);
+    stack.stop().await;
 }
 
 /// A C checker for "print two positive integers that sum to n": many answers are
@@ -187,7 +191,7 @@ int main(int argc, char **argv) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checker_accepts_rejects_and_fails() {
     // Only a Python worker: it runs the C checker in a C container itself.
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     let program = "import sys\nn = int(input())\nanswers = {4: '1 1', 5: 'two words', 6: 'crash', 7: 'seven', 8: 'loop'}\nprint(answers.get(n, f'1 {n - 1}'))\n";
     let tests = json!([
         {"input": "10\n", "expected_output": "5 5\n"},
@@ -223,11 +227,12 @@ async fn a_checker_accepts_rejects_and_fails() {
     let done = stack.run(&checked).await;
     let result = expect(&done, "internal_error");
     assert!(result["message"].as_str().unwrap().contains("checker did not compile"), "{}", summary(&done));
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reference_solution_in_another_language_supplies_expected_outputs() {
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     // The course's solution, in C; it cannot handle n = 0 (it exits 2).
     let solution = "#include <stdio.h>\nint main(void) { long n, s = 0; scanf(\"%ld\", &n); if (n == 0) return 2; for (long i = 1; i <= n; i++) s += i; printf(\"%ld\\n\", s); return 0; }\n";
     // The student's: right, except for n = 7.
@@ -269,6 +274,7 @@ async fn a_reference_solution_in_another_language_supplies_expected_outputs() {
     let done = stack.run(&same).await;
     let result = expect(&done, "accepted");
     assert_eq!(field(&result, 0, "expected_output"), "3\n");
+    stack.stop().await;
 }
 
 const STUDENT: &str = r#"
@@ -329,7 +335,7 @@ def halve(n):
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_call_compares_values_objects_and_exceptions() {
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     let calls = [
         "add(1, 2)",
         "make_point(1, 2)",
@@ -364,4 +370,5 @@ async fn python_call_compares_values_objects_and_exceptions() {
     let done = stack.run(&harnessed).await;
     let result = expect(&done, "runtime_error");
     assert!(field(&result, 0, "stderr").as_str().unwrap().contains("SyntaxError"), "{}", summary(&done));
+    stack.stop().await;
 }

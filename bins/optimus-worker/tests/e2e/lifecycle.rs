@@ -40,13 +40,31 @@ async fn eventually_none(label: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_job_leaves_no_container() {
     let mut stack = stack(&["python"]).await;
-    let ok = stack.run(&job("python", "print(1)", json!([{ "input": "" }]))).await;
+    let mine = format!("optimus.deployment={}", stack.deployment);
+    let ok = stack.run(&job("python", "import socket\nprint(socket.gethostname())", json!([{ "input": "" }]))).await;
     expect(&ok, "accepted");
-    eventually_none(&format!("optimus.job={}", ok["job_id"].as_str().unwrap())).await;
-    let crashed = stack.run(&job("python", "import os\nos.kill(os.getpid(), 11)", json!([{ "input": "" }]))).await;
-    assert_eq!(expect(&crashed, "runtime_error")["test_results"][0]["signal"], 11);
-    eventually_none(&format!("optimus.job={}", crashed["job_id"].as_str().unwrap())).await;
+    // A job whose program met the OOM killer is an anomaly: its container is
+    // destroyed, never handed to another job.
+    let hog = "import socket\nprint(socket.gethostname(), flush=True)\nx = bytearray(1 << 30)\nx[::4096] = b'1' * len(x[::4096])";
+    let mut oom = job("python", hog, json!([{ "input": "" }]));
+    oom["memory_limit_mb"] = json!(64);
+    let oom = stack.run(&oom).await;
+    expect(&oom, "memory_limit_exceeded");
+    let host = oom["result"]["test_results"][0]["stdout"].as_str().unwrap().trim().to_string();
+    let start = Instant::now();
+    while docker()
+        .await
+        .inspect_container(&host, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .is_ok()
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "the OOM-killed job's container {host} is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!containers_with(&mine).await.is_empty(), "the pool keeps warm containers while the worker runs");
+    // A stopped worker leaves none, pooled or not.
     stack.stop().await;
+    assert!(containers_with(&mine).await.is_empty(), "containers of a stopped worker remain");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,6 +123,7 @@ async fn a_worker_without_its_image_refuses_to_start() {
         concurrency: 1,
         settings,
         drain_timeout: Duration::from_secs(1),
+        pool: optimus_worker::PoolConfig { size: 1, reuse: true, max_uses: 20 },
     };
     let err = Worker::start(config).await.err().expect("must refuse").to_string();
     assert!(
@@ -123,4 +142,127 @@ async fn shutdown_drains_the_running_job() {
     let finished = store.get(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(finished.status, optimus_common::JobStatus::Completed);
     assert_eq!(finished.result.unwrap().overall_status, Some(optimus_common::Verdict::Accepted));
+}
+
+/// One slot and no spare containers: with reuse, each job waits for the last
+/// one's container to be wiped and runs in it; without, each gets a new one.
+async fn one_container_stack(reuse: bool) -> crate::helpers::Stack {
+    crate::helpers::stack_configured(
+        RedisServer::start(),
+        &["python"],
+        |_| {},
+        |c| {
+            c.concurrency = 1;
+            c.pool = optimus_worker::PoolConfig { size: 0, reuse, max_uses: 20 };
+        },
+    )
+    .await
+}
+
+/// A job that leaves something everywhere it can: files in every writable
+/// directory (some made unreadable), /dev/shm filled, a POSIX queue, a SysV
+/// segment, and a background process in a new session.
+const LITTER: &str = r#"
+import os, socket, subprocess
+print(socket.gethostname())
+for d in ['/work', '/tmp', '/dev/shm', '/dev/mqueue']:
+    try:
+        os.makedirs(f'{d}/deep/er', exist_ok=True)
+        open(f'{d}/deep/er/planted', 'w').write('job one was here')
+        os.chmod(f'{d}/deep', 0)
+    except OSError:
+        pass
+try:
+    with open('/dev/shm/fill', 'wb') as f:
+        while True:
+            f.write(b'x' * (1 << 20))
+except OSError:
+    pass
+import ctypes
+libc = ctypes.CDLL(None)
+libc.shmget(4242, 4096, 0o1666)
+subprocess.Popen(['python3', '-c', 'import os, time\nos.setsid()\ntime.sleep(600)'], start_new_session=True)
+print('littered')
+"#;
+
+/// What the next job sees of it.
+const LOOK: &str = r#"
+import os, socket
+print(socket.gethostname())
+left = {d: os.listdir(d) for d in ['/work', '/tmp', '/dev/shm', '/dev/mqueue'] if os.listdir(d)}
+procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid() and os.stat(f'/proc/{p}').st_uid == os.getuid()]
+import ctypes
+libc = ctypes.CDLL(None)
+segment = libc.shmget(4242, 4096, 0o666)
+print('files', left, 'processes', procs, 'segment', segment != -1)
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_container_keeps_nothing_of_the_last_job() {
+    let mut stack = one_container_stack(true).await;
+    let first = expect(&stack.run(&job("python", LITTER, json!([{ "input": "" }]))).await, "accepted");
+    let out = first["test_results"][0]["stdout"].as_str().unwrap().to_string();
+    assert!(out.ends_with("littered\n"), "{out}");
+    let second = expect(&stack.run(&job("python", LOOK, json!([{ "input": "" }]))).await, "accepted");
+    let seen = second["test_results"][0]["stdout"].as_str().unwrap();
+    let (host1, host2) = (out.lines().next().unwrap(), seen.lines().next().unwrap());
+    assert_eq!(host1, host2, "both jobs ran in the one pooled container");
+    assert_eq!(seen.lines().nth(1), Some("files {} processes [] segment False"), "{seen}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_reuse_every_job_gets_a_fresh_container() {
+    let mut stack = one_container_stack(false).await;
+    let hostname = "import socket\nprint(socket.gethostname())";
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        let done = expect(&stack.run(&job("python", hostname, json!([{ "input": "" }]))).await, "accepted");
+        hosts.push(done["test_results"][0]["stdout"].as_str().unwrap().to_string());
+    }
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "a container served two jobs: {hosts:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_workers_pooled_containers_are_gone_after_a_restart() {
+    let redis = RedisServer::start();
+    let settings = redis.settings();
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_optimus-worker"))
+        .args(["--language", "python", "--pool-size", "3"])
+        .env("REDIS_URL", redis.url())
+        .env("OPTIMUS_LANGUAGES", &settings.languages_file)
+        .env("OPTIMUS_HEARTBEAT_TIMEOUT_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deployment = format!("optimus.deployment={}", optimus_common::fingerprint(&[redis.url().as_bytes()]));
+    // Its pool fills; then it dies without a word.
+    let start = Instant::now();
+    let owner = loop {
+        let filters = HashMap::from([("label", vec![deployment.clone()])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let pooled = docker().await.list_containers(Some(options)).await.unwrap();
+        if pooled.len() >= 3 {
+            break pooled[0].labels.as_ref().unwrap()["optimus.worker"].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the worker's pool did not fill");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(containers_with(&format!("optimus.worker={owner}")).await.len(), 3);
+    // Once its heartbeat has expired, the next worker to start sweeps them.
+    let store = optimus_common::Store::connect(&settings).await.unwrap();
+    while store.live_workers("python").await.unwrap().contains(&owner) {
+        assert!(start.elapsed() < Duration::from_secs(90), "the killed worker still counts as alive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut stack = stack_on(redis, &["python"]).await;
+    expect(&stack.run(&job("python", "print(1)", json!([{ "input": "" }]))).await, "accepted");
+    eventually_none(&format!("optimus.worker={owner}")).await;
+    stack.stop().await;
 }

@@ -44,7 +44,7 @@ async fn the_readme_examples_end_as_shown() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 7, "found only {} examples", examples.len());
-    let stack = stack(&["python"]).await;
+    let mut stack = stack(&["python"]).await;
     for example in &examples {
         let id = stack.submit(&example.body).await;
         if example.shown.get("result").is_none() {
@@ -61,6 +61,7 @@ async fn the_readme_examples_end_as_shown() {
             summary(&job)
         );
     }
+    stack.stop().await;
 }
 
 #[test]

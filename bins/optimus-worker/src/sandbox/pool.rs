@@ -1,0 +1,329 @@
+//! A warm pool of one language's sandbox containers: created, hardened exactly as
+//! a fresh one and started before any job needs them, so that no create or start
+//! is on a job's path. A background task keeps `size` of them waiting.
+//!
+//! With reuse on, a container that served a job cleanly goes back after a
+//! verified wipe (`runner.sh reset`: every process of the sandbox user killed,
+//! every writable place emptied and checked empty, the job's files removed, its
+//! memory limit put back), at most `max_uses` times; after any anomaly (a failed
+//! run or reset, an OOM kill, a cancel) it is destroyed. With reuse off each
+//! container serves one job.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use optimus_common::LanguageConfig;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::container::{self, Lease};
+use super::session::Session;
+use super::{SandboxError, STALL_GRACE};
+
+/// How long a job waits for a container that is being created or wiped before
+/// it makes one of its own.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a job's runner may take to end after its job, before its container
+/// is destroyed rather than reused.
+const RUNNER_END: Duration = Duration::from_secs(2);
+
+/// How a pool behaves; from the language's config and the worker's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Containers kept started and waiting.
+    pub size: usize,
+    /// Whether a container may serve another job after a verified wipe.
+    pub reuse: bool,
+    /// Jobs one container serves at most, with reuse.
+    pub max_uses: u32,
+}
+
+impl PoolConfig {
+    /// The defaults: `pool_size` from the language (else `concurrency` + 1), reuse
+    /// on, 20 jobs per container.
+    pub fn for_language(language: &LanguageConfig, concurrency: usize) -> Self {
+        PoolConfig { size: language.pool_size.unwrap_or(concurrency + 1), reuse: true, max_uses: 20 }
+    }
+}
+
+/// A started container, as the pool hands it out or takes it back.
+pub(super) struct Warm {
+    pub lease: Lease,
+    /// Jobs it has served.
+    pub uses: u32,
+    /// Its memory limit now.
+    pub memory: i64,
+}
+
+/// What the pool holds, changed only under its lock, so that no container is
+/// started after `close` looked and none is counted twice.
+#[derive(Default)]
+struct State {
+    idle: VecDeque<Warm>,
+    /// Containers being created or wiped: counted towards `size`.
+    pending: usize,
+    /// Containers being removed: close() waits for them too.
+    removing: usize,
+    /// close() has begun: nothing new is created or kept.
+    stopped: bool,
+}
+
+struct Inner {
+    docker: Docker,
+    language: LanguageConfig,
+    worker: String,
+    deployment: String,
+    /// The memory limit containers are created with and put back to.
+    memory: i64,
+    config: PoolConfig,
+    state: Mutex<State>,
+    /// Wakes the refill task.
+    wake: Notify,
+    /// Wakes acquirers: a container became idle, or one under way ended otherwise.
+    changed: Notify,
+    stop: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+impl Pool {
+    /// Starts the pool's refill task; it runs until `stop` fires or [`Pool::close`].
+    pub(super) fn start(
+        docker: Docker,
+        language: LanguageConfig,
+        worker: String,
+        deployment: String,
+        memory: i64,
+        config: PoolConfig,
+        stop: CancellationToken,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            docker,
+            language,
+            worker,
+            deployment,
+            memory,
+            config,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            changed: Notify::new(),
+            stop,
+        });
+        let pool = Pool { inner };
+        tokio::spawn(pool.clone().refill());
+        pool
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().expect("pool lock")
+    }
+
+    pub fn language(&self) -> &LanguageConfig {
+        &self.inner.language
+    }
+
+    /// Idle containers now, for logs and tests.
+    pub fn idle(&self) -> usize {
+        self.state().idle.len()
+    }
+
+    /// Stops refilling, waits (boundedly) for the creations, wipes and removals
+    /// under way, and removes every idle container, waiting for the engine:
+    /// nothing of the pool outlives it.
+    pub async fn close(&self) {
+        self.state().stopped = true;
+        self.inner.stop.cancel();
+        let start = Instant::now();
+        loop {
+            // Once stopped nothing new becomes idle: what is under way ends removed.
+            let (idle, busy) = {
+                let mut state = self.state();
+                (state.idle.drain(..).collect::<Vec<_>>(), state.pending + state.removing)
+            };
+            futures_util::future::join_all(idle.into_iter().map(|w| w.lease.remove())).await;
+            if busy == 0 || start.elapsed() >= STALL_GRACE {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A started container: a waiting one; else one that is being created or
+    /// wiped, if it is ready within [`ACQUIRE_WAIT`]; else a new one made now.
+    pub(super) async fn acquire(&self) -> Result<Warm, SandboxError> {
+        let deadline = Instant::now() + ACQUIRE_WAIT;
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let under_way = {
+                let mut state = self.state();
+                if let Some(warm) = state.idle.pop_front() {
+                    drop(state);
+                    self.inner.wake.notify_one();
+                    return Ok(warm);
+                }
+                state.pending > 0 && !state.stopped
+            };
+            if !under_way || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
+        }
+        self.inner.wake.notify_one();
+        self.create().await
+    }
+
+    /// Tells the refill task and any waiting acquirer that the state changed.
+    fn notify(&self) {
+        self.inner.wake.notify_one();
+        self.inner.changed.notify_waiters();
+    }
+
+    async fn create(&self) -> Result<Warm, SandboxError> {
+        let inner = &self.inner;
+        let spec = container::Spec {
+            language: &inner.language,
+            name: format!("optimus-{}-{}", inner.language.name, &Uuid::new_v4().simple().to_string()[..12]),
+            labels: vec![("optimus.pool", "1".into())],
+            worker: &inner.worker,
+            deployment: &inner.deployment,
+            memory: inner.memory,
+        };
+        let lease = container::create(&inner.docker, spec).await?;
+        Ok(Warm { lease, uses: 0, memory: inner.memory })
+    }
+
+    /// Removes a container in the background; close() waits for it.
+    fn discard(&self, warm: Warm, session: Option<Session>) {
+        self.state().removing += 1;
+        self.notify();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            drop(session);
+            warm.lease.remove().await;
+            pool.state().removing -= 1;
+        });
+    }
+
+    /// Takes a container back after a job. `clean`: the job ran to its end with
+    /// no anomaly; only then, with reuse on and uses left, is it wiped and kept.
+    /// The wipe runs in the background, off the job's path.
+    pub(super) fn release(&self, mut warm: Warm, session: Session, clean: bool, env: Vec<String>) {
+        warm.uses += 1;
+        let config = self.inner.config;
+        let keep = clean && config.reuse && warm.uses < config.max_uses && {
+            let mut state = self.state();
+            state.pending += usize::from(!state.stopped);
+            !state.stopped
+        };
+        if !keep {
+            return self.discard(warm, Some(session));
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            // The job's runner ends first (it has nothing left to do, or is told
+            // to stop); one that does not end promptly is an anomaly.
+            let ended = tokio::time::timeout(RUNNER_END, session.finish("the job's runner")).await;
+            let reset = match ended {
+                Ok(Ok(())) => pool.reset(&mut warm, env).await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(SandboxError::Stalled(RUNNER_END)),
+            };
+            if let Err(e) = &reset {
+                tracing::warn!(error = %e, "a pooled container failed its wipe; destroying it");
+            }
+            let discard = {
+                let mut state = pool.state();
+                state.pending -= 1;
+                if reset.is_ok() && !state.stopped {
+                    state.idle.push_back(warm);
+                    None
+                } else {
+                    Some(warm)
+                }
+            };
+            match discard {
+                Some(warm) => pool.discard(warm, None),
+                None => pool.notify(),
+            }
+        });
+    }
+
+    /// The verified wipe, and the pool's memory limit put back.
+    async fn reset(&self, warm: &mut Warm, env: Vec<String>) -> Result<(), SandboxError> {
+        let inner = &self.inner;
+        let deadline = Instant::now() + STALL_GRACE;
+        let caps = optimus_protocol::Caps { stream: 0, compile: 0 };
+        let session = Session::start(&inner.docker, &warm.lease.id, "reset", env, caps, deadline).await?;
+        session.finish("the wipe").await?;
+        if warm.memory != inner.memory {
+            warm.lease.set_memory(inner.memory).await?;
+            warm.memory = inner.memory;
+        }
+        Ok(())
+    }
+
+    /// Keeps `size` containers waiting (or on their way), until stopped.
+    async fn refill(self) {
+        let inner = &self.inner;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            // Decided and counted under the lock: close() then waits for it.
+            let create = {
+                let mut state = self.state();
+                let want = !state.stopped && state.idle.len() + state.pending < inner.config.size;
+                state.pending += usize::from(want);
+                want
+            };
+            if create {
+                // A creation is never abandoned half-way (the engine could finish it
+                // unseen); what it makes is kept, or discarded if the pool closed.
+                let made = self.create().await;
+                let outcome = {
+                    let mut state = self.state();
+                    state.pending -= 1;
+                    match made {
+                        Ok(warm) if !state.stopped => {
+                            state.idle.push_back(warm);
+                            Ok(None)
+                        }
+                        Ok(warm) => Ok(Some(warm)),
+                        Err(e) => Err(e),
+                    }
+                };
+                self.inner.changed.notify_waiters();
+                match outcome {
+                    Ok(None) => {
+                        backoff = Duration::from_millis(200);
+                        continue;
+                    }
+                    Ok(Some(warm)) => self.discard(warm, None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot create a pooled container; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = inner.stop.cancelled() => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            }
+            if self.state().stopped || inner.stop.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = inner.stop.cancelled() => {}
+            }
+        }
+    }
+}
