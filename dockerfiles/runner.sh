@@ -10,7 +10,8 @@
 # them, nor reach their descriptors, and it cannot write where they keep files.
 #
 #   runner.sh job       stdin: "<length>\n" then a tar of that length holding
-#                       src/ (SOURCE_FILE and any files beside it) and tests/<i>.in.
+#                       box/prog/ (SOURCE_FILE and any files beside it), box/check/
+#                       and judge/job/tests/<i>.in, unpacked at /.
 #                       Unpacks it, compiles once and reports the compile; then
 #                       waits for a line "next" before the first test and, with
 #                       STEP=1, before each later one (submit mode stops early);
@@ -19,12 +20,15 @@
 #                       compiles, reports, then for each request on stdin,
 #                       "case <i> <expected_len> <output_len>\n<expected><output>",
 #                       runs `checker input expected output` and reports it as test i.
-#   runner.sh reset     kills everything the sandbox user runs, empties its writable
-#                       places and this job's files: the container is as new.
+#
+# Both end with a verified wipe: everything the sandbox user runs is killed, its
+# writable places are emptied and checked empty, the job's files are removed. A
+# pooled container serves another job only after this session exited 0.
 #
 # Where things live (tmpfs mounts made by the worker):
-#   /judge  root, 0700   the archive, the test inputs: no program can read them; a
-#                        test gets its own input as stdin and nothing else
+#   /judge  root, 0700   the test inputs: no program can read them; a test gets its
+#                        own input as stdin and nothing else (the launcher refuses to
+#                        run anything unless /judge is root's alone)
 #   /box    root, 0755   prog/: the sources and, after the compile, what it built,
 #                        read-only to the program; check/: a checker's three files
 #   /work   uid 10001    the compile's build directory, then the program's HOME;
@@ -94,20 +98,15 @@ recipe() {
 }
 
 # Reads "<length>\n" and exactly that many bytes of tar from stdin, and unpacks
-# them: src/ into $PROG, tests/ into $JUDGE. head -c never reads past what it is
-# asked for, so what follows on stdin stays there.
+# them at /: the worker's archive holds box/prog/ (the sources), box/check/ and
+# judge/job/tests/<i>.in, and nothing else can be written here (read-only root).
+# head -c never reads past what it is asked for, so what follows on stdin stays.
 unpack() {
   local len
   read -r len || die "no archive"
   [[ $len =~ ^[0-9]+$ ]] || die "bad archive length '$len'"
-  # The image makes /judge root's alone; the tmpfs takes the mode of the image's
-  # directory, so it is set and checked here too before anything goes into it.
-  chmod 0700 "$JUDGE" && [ "$(stat -c %a:%u "$JUDGE")" = 700:0 ] || die "$JUDGE is not private to root"
-  mkdir -p "$JUDGE/job" "$PROG" "$CHECK" || die "cannot create the job's directories"
-  head -c "$len" | tar -x -C "$JUDGE/job" --no-same-owner --no-same-permissions || die "cannot unpack the job"
-  [ -f "$JUDGE/job/src/$SOURCE_FILE" ] || die "no source file $SOURCE_FILE"
-  cp -R "$JUDGE/job/src/." "$PROG/" || die "cannot place the sources"
-  chmod -R a+rX "$PROG" || die "cannot open the sources to the sandbox user"
+  head -c "$len" | tar -x -C / --no-same-owner --no-same-permissions || die "cannot unpack the job"
+  [ -f "$PROG/$SOURCE_FILE" ] || die "no source file $SOURCE_FILE"
 }
 
 # Compiles in the sandbox user's build directory and, if that worked, puts what it
@@ -145,24 +144,31 @@ test_run() {
     die "the launcher failed on test $index"
 }
 
+# The job is over: say so, then leave the container as it was before the job
+# (the worker waits for this session's exit before another job may use it).
+finish() {
+  "$L" done
+  reset
+}
+
 job() {
   local i cmd
   unpack
-  compile || { "$L" done; return; }
-  read -r cmd && [ "$cmd" = next ] || { "$L" done; return; }
+  compile || { finish; return; }
+  read -r cmd && [ "$cmd" = next ] || { finish; return; }
   for ((i = 0; i < TEST_COUNT; i++)); do
     test_run "$i" "$JUDGE/job/tests/$i.in"
     if [ "${STEP:-0}" = 1 ] && [ $((i + 1)) -lt "$TEST_COUNT" ]; then
       read -r cmd && [ "$cmd" = next ] || break
     fi
   done
-  "$L" done
+  finish
 }
 
 checker() {
   local verb index exp_len out_len
   unpack
-  compile || { "$L" done; return; }
+  compile || { finish; return; }
   while read -r verb index exp_len out_len; do
     [ "$verb" = case ] && [[ $index =~ ^[0-9]+$ && $exp_len =~ ^[0-9]+$ && $out_len =~ ^[0-9]+$ ]] ||
       die "bad check request '$verb $index'"
@@ -172,9 +178,11 @@ checker() {
     chmod 0644 "$CHECK/input" "$CHECK/expected" "$CHECK/output"
     test_run "$index" /dev/null "$CHECK/input" "$CHECK/expected" "$CHECK/output"
   done
-  "$L" done
+  finish
 }
 
+# Kills everything the sandbox user runs, empties its writable places (checked
+# empty by the launcher) and removes the job's files: a verified wipe.
 reset() {
   "$L" wipe || die "the sandbox could not be emptied"
   rm -rf "${JUDGE:?}"/* /box/* || die "cannot remove the job's files"
@@ -188,6 +196,5 @@ umask 022
 case "${1:-}" in
   job) job ;;
   checker) checker ;;
-  reset) reset ;;
-  *) die "usage: runner.sh job | checker | reset" ;;
+  *) die "usage: runner.sh job | checker" ;;
 esac

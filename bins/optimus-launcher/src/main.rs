@@ -241,7 +241,25 @@ fn read_capped(fd: &OwnedFd, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Where the runner keeps the test inputs: nothing runs unless it is root's alone
+/// (a tmpfs takes its mode from the image's directory, so this is checked, not assumed).
+const PRIVATE: &str = "/judge";
+
+fn check_private() -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(PRIVATE)?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o777 != 0o700 {
+        return Err(std::io::Error::other(format!(
+            "{PRIVATE} must be a directory of root's with mode 0700 (it is {:o}, uid {})",
+            meta.mode() & 0o7777,
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
 fn run(args: &RunArgs) -> std::io::Result<()> {
+    check_private()?;
     sys::become_subreaper()?;
     prepare_scratch()?;
     let env: Vec<CString> = PROGRAM_ENV.iter().map(|e| CString::new(*e).expect("no NUL")).collect();

@@ -366,26 +366,30 @@ impl Container {
     /// ends) and kept for another job. Otherwise, or unpooled, it is destroyed.
     pub fn release(mut self, session: Session, clean: bool) {
         if let (Some(pool), Some(warm)) = (self.sandbox.pool.clone(), self.warm.take()) {
-            pool.release(warm, session, clean, std::mem::take(&mut self.env));
+            pool.release(warm, session, clean);
         }
     }
 }
 
-/// The tar the runner unpacks: `src/<file>` and `tests/<i>.in`.
+/// The tar the runner unpacks at `/`: `box/prog/<file>` (readable by the
+/// program), `box/check/` (a checker's files) and `judge/job/tests/<i>.in`
+/// (root's alone). Every path is made here, none from the job.
 fn archive(sources: &[(&str, &[u8])], inputs: &[&str]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: String, data: &[u8]| {
+    let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
         let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
         header.set_size(data.len() as u64);
-        header.set_mode(0o644);
+        header.set_mode(mode);
         header.set_cksum();
         tar.append_data(&mut header, path, data).expect("writing to memory");
     };
+    add("box/check/".into(), &[], tar::EntryType::Directory, 0o755);
     for (name, data) in sources {
-        add(format!("src/{name}"), data);
+        add(format!("box/prog/{name}"), data, tar::EntryType::Regular, 0o644);
     }
     for (i, input) in inputs.iter().enumerate() {
-        add(format!("tests/{i}.in"), input.as_bytes());
+        add(format!("judge/job/tests/{i}.in"), input.as_bytes(), tar::EntryType::Regular, 0o600);
     }
     tar.into_inner().expect("writing to memory")
 }

@@ -3,9 +3,9 @@
 //! is on a job's path. A background task keeps `size` of them waiting.
 //!
 //! With reuse on, a container that served a job cleanly goes back after a
-//! verified wipe (`runner.sh reset`: every process of the sandbox user killed,
-//! every writable place emptied and checked empty, the job's files removed, its
-//! memory limit put back), at most `max_uses` times; after any anomaly (a failed
+//! verified wipe (the last step of the job's own runner session: every process of
+//! the sandbox user killed, every writable place emptied and checked empty, the
+//! job's files removed; the session must exit 0) and its memory limit put back, at most `max_uses` times; after any anomaly (a failed
 //! run or reset, an OOM kill, a cancel) it is destroyed. With reuse off each
 //! container serves one job.
 
@@ -216,7 +216,7 @@ impl Pool {
     /// Takes a container back after a job. `clean`: the job ran to its end with
     /// no anomaly; only then, with reuse on and uses left, is it wiped and kept.
     /// The wipe runs in the background, off the job's path.
-    pub(super) fn release(&self, mut warm: Warm, session: Session, clean: bool, env: Vec<String>) {
+    pub(super) fn release(&self, mut warm: Warm, session: Session, clean: bool) {
         warm.uses += 1;
         let config = self.inner.config;
         let keep = clean && config.reuse && warm.uses < config.max_uses && {
@@ -229,11 +229,11 @@ impl Pool {
         }
         let pool = self.clone();
         tokio::spawn(async move {
-            // The job's runner ends first (it has nothing left to do, or is told
-            // to stop); one that does not end promptly is an anomaly.
-            let ended = tokio::time::timeout(RUNNER_END, session.finish("the job's runner")).await;
+            // The job's runner ends with the verified wipe (runner.sh reset) and
+            // exits 0 only if it held; one that does not end promptly is an anomaly.
+            let ended = tokio::time::timeout(RUNNER_END, session.finish("the job's runner and its wipe")).await;
             let reset = match ended {
-                Ok(Ok(())) => pool.reset(&mut warm, env).await,
+                Ok(Ok(())) => pool.reset(&mut warm).await,
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(SandboxError::Stalled(RUNNER_END)),
             };
@@ -257,16 +257,12 @@ impl Pool {
         });
     }
 
-    /// The verified wipe, and the pool's memory limit put back.
-    async fn reset(&self, warm: &mut Warm, env: Vec<String>) -> Result<(), SandboxError> {
-        let inner = &self.inner;
-        let deadline = Instant::now() + STALL_GRACE;
-        let caps = optimus_protocol::Caps { stream: 0, compile: 0 };
-        let session = Session::start(&inner.docker, &warm.lease.id, "reset", env, caps, deadline).await?;
-        session.finish("the wipe").await?;
-        if warm.memory != inner.memory {
-            warm.lease.set_memory(inner.memory).await?;
-            warm.memory = inner.memory;
+    /// The pool's memory limit put back (the wipe is the job's runner's last step).
+    async fn reset(&self, warm: &mut Warm) -> Result<(), SandboxError> {
+        let memory = self.inner.memory;
+        if warm.memory != memory {
+            warm.lease.set_memory(memory).await?;
+            warm.memory = memory;
         }
         Ok(())
     }
