@@ -169,6 +169,11 @@ async fn a_language_added_from_flags_runs_jobs() {
         settings,
         drain_timeout: std::time::Duration::from_secs(5),
         pool: optimus_worker::PoolConfig::for_language(&lua, 1),
+        host_slots: optimus_worker::HostSlots::open(
+            std::env::temp_dir().join("optimus-test-slots"),
+            optimus_worker::HostSlots::default_budget(),
+        )
+        .unwrap(),
     };
     let worker = optimus_worker::Worker::start(config).await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

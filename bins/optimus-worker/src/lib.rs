@@ -9,6 +9,7 @@
 //! - [`sandbox`]: the containers (create hardened, destroy, sweep) and the one
 //!   `runner.sh` session per role and job; the only module that talks to Docker.
 //!   The reports it reads are `optimus_protocol`'s, written by `optimus-launcher`.
+//! - [`host`]: the host's job slots, shared by all its workers (one per core).
 //! - [`judge`]: verdicts from a run's measurements and from a checker's exit, pure.
 //! - [`compare`]: the output comparison rules, pure.
 //! - [`harness`]: the `python_call` harness and how its answers compare.
@@ -16,9 +17,11 @@
 pub mod compare;
 pub mod execute;
 pub mod harness;
+pub mod host;
 pub mod judge;
 pub mod sandbox;
 pub mod worker;
 
+pub use host::HostSlots;
 pub use sandbox::PoolConfig;
 pub use worker::{Worker, WorkerConfig};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use optimus_common::{LanguageRegistry, Settings};
-use optimus_worker::{PoolConfig, Worker, WorkerConfig};
+use optimus_worker::{HostSlots, PoolConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -33,6 +33,12 @@ struct Args {
     /// Jobs one container serves at most when reused.
     #[arg(long, env = "OPTIMUS_POOL_MAX_USES", default_value_t = 20)]
     pool_max_uses: u32,
+    /// Jobs running at once on this host, over all its workers (default: its cores).
+    #[arg(long, env = "OPTIMUS_HOST_SLOTS")]
+    host_slots: Option<usize>,
+    /// The directory of slot files every worker of this host shares.
+    #[arg(long, env = "OPTIMUS_SLOTS_DIR", default_value = "/tmp/optimus-slots")]
+    slots_dir: std::path::PathBuf,
 }
 
 #[tokio::main]
@@ -49,7 +55,10 @@ async fn main() -> anyhow::Result<()> {
     pool.size = args.pool_size.unwrap_or(pool.size);
     pool.reuse = args.pool_reuse;
     pool.max_uses = args.pool_max_uses.max(1);
+    let host_slots = HostSlots::open(args.slots_dir.clone(), args.host_slots.unwrap_or_else(HostSlots::default_budget))
+        .with_context(|| format!("cannot use {} for the host's job slots", args.slots_dir.display()))?;
     let config = WorkerConfig {
+        host_slots,
         pool,
         language,
         registry: Arc::new(registry),

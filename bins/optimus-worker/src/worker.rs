@@ -20,6 +20,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::execute::{execute, Context};
+use crate::host::HostSlots;
 use crate::sandbox::{PoolConfig, Sandbox, SandboxError};
 
 /// How a worker runs; built by `main` from flags and environment, or by tests.
@@ -36,6 +37,8 @@ pub struct WorkerConfig {
     pub drain_timeout: Duration,
     /// The warm containers this worker keeps.
     pub pool: PoolConfig,
+    /// The host's job slots, shared with every worker on this host.
+    pub host_slots: HostSlots,
 }
 
 /// How often a running job's cancel marker is checked: cancels take effect within this.
@@ -96,7 +99,15 @@ impl Worker {
             let (this, stop) = (this.clone(), stop_beat.clone());
             async move { this.heartbeat(stop).await }
         });
-        info!(worker = %this.id, language = %lang, concurrency = this.config.concurrency, "worker serving");
+        info!(
+            worker = %this.id,
+            language = %lang,
+            concurrency = this.config.concurrency,
+            host_slots = this.config.host_slots.budget(),
+            pool = this.config.pool.size,
+            reuse = this.config.pool.reuse,
+            "worker serving"
+        );
 
         shutdown.cancelled().await;
         info!("shutting down: no new jobs; draining the ones running");
@@ -216,7 +227,15 @@ impl Worker {
         // Dropping the job's future on a cancel drops its containers, which removes
         // them. A panic while judging ends this job (handed back like any sandbox
         // failure), never the slot.
-        let judged = AssertUnwindSafe(execute(&ctx, id, &spec)).catch_unwind();
+        let judged = AssertUnwindSafe(async {
+            // The job runs only while it holds one of the host's slots.
+            let _slot = match self.config.host_slots.acquire().await {
+                Ok(slot) => slot,
+                Err(e) => return Err(SandboxError::Runner(format!("cannot take a host slot: {e}"))),
+            };
+            execute(&ctx, id, &spec).await
+        })
+        .catch_unwind();
         let outcome = tokio::select! {
             outcome = judged => outcome.unwrap_or_else(|panic| Err(SandboxError::Panicked(panic_message(&panic)))),
             _ = cancel.cancelled() => Err(SandboxError::Cancelled),

@@ -7,7 +7,8 @@
 //! the sandbox user killed, every writable place emptied and checked empty, the
 //! job's files removed; the session must exit 0) and its memory limit put back, at most `max_uses` times; after any anomaly (a failed
 //! run or reset, an OOM kill, a cancel) it is destroyed. With reuse off each
-//! container serves one job.
+//! container serves one job. A pool with no job for a minute keeps one container
+//! waiting, so an idle language costs next to nothing; the next job refills it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ use uuid::Uuid;
 use super::container::{self, Lease};
 use super::session::Session;
 use super::{SandboxError, STALL_GRACE};
+
+/// How long a pool keeps all its containers waiting after the last job.
+const IDLE_AFTER: Duration = Duration::from_secs(60);
 
 /// How long a job waits for a container that is being created or wiped before
 /// it makes one of its own.
@@ -71,6 +75,25 @@ struct State {
     removing: usize,
     /// close() has begun: nothing new is created or kept.
     stopped: bool,
+    /// When a job last took a container (`None`: none yet).
+    last_acquire: Option<Instant>,
+}
+
+impl State {
+    /// No job has taken a container for [`IDLE_AFTER`] (or ever).
+    fn quiet(&self) -> bool {
+        self.last_acquire.is_none_or(|t| t.elapsed() >= IDLE_AFTER)
+    }
+
+    /// How many containers to make sure are waiting: all `size` while jobs come,
+    /// at most one in a quiet pool (an idle language costs one container).
+    fn target(&self, size: usize) -> usize {
+        if self.quiet() {
+            size.min(1)
+        } else {
+            size
+        }
+    }
 }
 
 struct Inner {
@@ -166,6 +189,7 @@ impl Pool {
             changed.as_mut().enable();
             let under_way = {
                 let mut state = self.state();
+                state.last_acquire = Some(Instant::now());
                 if let Some(warm) = state.idle.pop_front() {
                     drop(state);
                     self.inner.wake.notify_one();
@@ -273,12 +297,21 @@ impl Pool {
         let mut backoff = Duration::from_millis(200);
         loop {
             // Decided and counted under the lock: close() then waits for it.
-            let create = {
+            let (create, extra) = {
                 let mut state = self.state();
-                let want = !state.stopped && state.idle.len() + state.pending < inner.config.size;
+                let target = state.target(inner.config.size);
+                let want = !state.stopped && state.idle.len() + state.pending < target;
                 state.pending += usize::from(want);
-                want
+                // Containers back from jobs stay warm beyond `size` until the pool
+                // has been quiet for a while; then it shrinks to its target.
+                let keep = if state.quiet() { target.saturating_sub(state.pending) } else { usize::MAX };
+                let extra: Vec<Warm> =
+                    if state.idle.len() > keep { state.idle.drain(keep..).collect() } else { Vec::new() };
+                (want, extra)
             };
+            for warm in extra {
+                self.discard(warm, None);
+            }
             if create {
                 // A creation is never abandoned half-way (the engine could finish it
                 // unseen); what it makes is kept, or discarded if the pool closed.
@@ -316,8 +349,10 @@ impl Pool {
             if self.state().stopped || inner.stop.is_cancelled() {
                 return;
             }
+            // Woken by a change, or now and then to trim an idle pool.
             tokio::select! {
                 _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_AFTER / 4) => {}
                 _ = inner.stop.cancelled() => {}
             }
         }

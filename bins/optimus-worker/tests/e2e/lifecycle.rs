@@ -124,6 +124,11 @@ async fn a_worker_without_its_image_refuses_to_start() {
         settings,
         drain_timeout: Duration::from_secs(1),
         pool: optimus_worker::PoolConfig { size: 1, reuse: true, max_uses: 20 },
+        host_slots: optimus_worker::HostSlots::open(
+            std::env::temp_dir().join("optimus-test-slots"),
+            optimus_worker::HostSlots::default_budget(),
+        )
+        .unwrap(),
     };
     let err = Worker::start(config).await.err().expect("must refuse").to_string();
     assert!(
@@ -240,21 +245,21 @@ async fn a_killed_workers_pooled_containers_are_gone_after_a_restart() {
         .spawn()
         .unwrap();
     let deployment = format!("optimus.deployment={}", optimus_common::fingerprint(&[redis.url().as_bytes()]));
-    // Its pool fills; then it dies without a word.
+    // Its pool holds a warm container (one until jobs come); then it dies without a word.
     let start = Instant::now();
     let owner = loop {
         let filters = HashMap::from([("label", vec![deployment.clone()])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let pooled = docker().await.list_containers(Some(options)).await.unwrap();
-        if pooled.len() >= 3 {
-            break pooled[0].labels.as_ref().unwrap()["optimus.worker"].clone();
+        if let Some(first) = pooled.first() {
+            break first.labels.as_ref().unwrap()["optimus.worker"].clone();
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the worker's pool did not fill");
+        assert!(start.elapsed() < Duration::from_secs(60), "the worker's pool made no container");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     worker.kill().unwrap();
     worker.wait().unwrap();
-    assert_eq!(containers_with(&format!("optimus.worker={owner}")).await.len(), 3);
+    assert!(!containers_with(&format!("optimus.worker={owner}")).await.is_empty());
     // Once its heartbeat has expired, the next worker to start sweeps them.
     let store = optimus_common::Store::connect(&settings).await.unwrap();
     while store.live_workers("python").await.unwrap().contains(&owner) {
