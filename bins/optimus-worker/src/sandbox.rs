@@ -147,16 +147,7 @@ impl Sandbox {
     pub fn with_pool(mut self, config: PoolConfig, stop: CancellationToken) -> Self {
         let lang = &self.language;
         let (memory, _) = self.memory_for(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb }, 0);
-        let pool = Pool::start(
-            self.docker.clone(),
-            self.language.clone(),
-            self.worker_id.clone(),
-            self.deployment.clone(),
-            memory,
-            config,
-            stop,
-        );
-        self.pool = Some(pool);
+        self.pool = Some(Pool::start(&self, memory, config, stop));
         self
     }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::container::{self, Lease};
 use super::session::Session;
-use super::{SandboxError, STALL_GRACE};
+use super::{Sandbox, SandboxError, STALL_GRACE};
 
 /// How long a pool keeps all its containers waiting after the last job.
 const IDLE_AFTER: Duration = Duration::from_secs(60);
@@ -118,21 +118,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts the pool's refill task; it runs until `stop` fires or [`Pool::close`].
-    pub(super) fn start(
-        docker: Docker,
-        language: LanguageConfig,
-        worker: String,
-        deployment: String,
-        memory: i64,
-        config: PoolConfig,
-        stop: CancellationToken,
-    ) -> Self {
+    /// Starts the pool's refill task for `sandbox`'s language; it runs until
+    /// `stop` fires or [`Pool::close`].
+    pub(super) fn start(sandbox: &Sandbox, memory: i64, config: PoolConfig, stop: CancellationToken) -> Self {
         let inner = Arc::new(Inner {
-            docker,
-            language,
-            worker,
-            deployment,
+            docker: sandbox.docker.clone(),
+            language: sandbox.language.clone(),
+            worker: sandbox.worker_id.clone(),
+            deployment: sandbox.deployment.clone(),
             memory,
             config,
             state: Mutex::new(State::default()),
