@@ -50,8 +50,11 @@ if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
   echo "==> starting redis-server on port $REDIS_PORT (append-only file in $state/redis)"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --dir "$PWD/$state/redis" \
     --daemonize yes --pidfile "$PWD/$state/redis.pid" --logfile "$PWD/$state/logs/redis.log"
-  for _ in $(seq 50); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
+# PONG, not just an answer: while Redis loads its append-only file it answers
+# LOADING, and the API and workers would start against it too early.
+for _ in $(seq 600); do [ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+[ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" = PONG ] || { echo "redis-server does not answer; see $state/logs/redis.log" >&2; exit 1; }
 
 start() {
   local name=$1; shift

@@ -218,8 +218,10 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
     let body = ContainerCreateBody {
         image: Some(format!("optimus-{language}:latest")),
         cmd: Some(vec!["sleep".into(), "3600".into()]),
-        user: Some("10001:10001".into()),
-        working_dir: Some("/tmp".into()),
+        // Root, in /box/prog: the directory the sandbox runs tests in (Java's
+        // class-data archive is valid for that class path only).
+        user: Some("0:0".into()),
+        working_dir: Some("/".into()),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
@@ -233,7 +235,7 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
     let measured = async {
         docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await?;
         let script = format!(
-            "cd /tmp && printf '%s' \"$SRC\" > {file} && printf '3 21\\n' > in && {compile} \
+            "mkdir -p /box/prog && cd /box/prog && printf '%s' \"$SRC\" > {file} && printf '3 21\\n' > in && {compile} \
              for i in 1 2 3; do {run} < in > /dev/null; done; \
              s=$(date +%s%N); for i in $(seq {n}); do {run} < in > /dev/null; done; e=$(date +%s%N); \
              echo $(( (e - s) / {n} / 1000 ))",

@@ -25,7 +25,7 @@ pub const PROGRAMS: &[Program] = &[
         language: "java",
         source: "import java.util.*;\npublic class Main {\n  public static void main(String[] args) {\n    Scanner in = new Scanner(System.in);\n    while (in.hasNextLong()) System.out.println(in.nextLong() + in.nextLong());\n  }\n}\n",
         compile: Some("javac -encoding UTF-8 -d . Main.java"),
-        run: "java -XX:+UseSerialGC -XX:MaxRAMPercentage=70 -XX:-UsePerfData -Xshare:auto -Xss64m -cp . Main",
+        run: "java -XX:SharedArchiveFile=/opt/optimus/run.jsa -Xlog:cds*=off -XX:+UseSerialGC -XX:MaxRAMPercentage=70 -XX:-UsePerfData -Xshare:auto -Xss64m -cp . Main",
         file: "Main.java",
     },
     Program {

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 use optimus_common::LanguageConfig;
 use tokio::sync::Notify;
@@ -284,6 +285,31 @@ impl Pool {
         Ok(())
     }
 
+    /// Destroys waiting containers that are no longer running (killed from outside,
+    /// or their init died): no job is handed one. The refill replaces them.
+    async fn replace_dead(&self) {
+        let ids: Vec<String> = self.state().idle.iter().map(|w| w.lease.id.clone()).collect();
+        for id in ids {
+            let running = match self.inner.docker.inspect_container(&id, None::<InspectContainerOptions>).await {
+                Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => false,
+                // The engine did not answer: nothing is known, nothing is done.
+                Err(_) => continue,
+            };
+            if !running {
+                let dead = {
+                    let mut state = self.state();
+                    let at = state.idle.iter().position(|w| w.lease.id == id);
+                    at.and_then(|at| state.idle.remove(at))
+                };
+                if let Some(warm) = dead {
+                    tracing::warn!(container = %id, "a waiting pooled container is not running; replacing it");
+                    self.discard(warm, None);
+                }
+            }
+        }
+    }
+
     /// Keeps `size` containers waiting (or on their way), until stopped.
     async fn refill(self) {
         let inner = &self.inner;
@@ -342,10 +368,10 @@ impl Pool {
             if self.state().stopped || inner.stop.is_cancelled() {
                 return;
             }
-            // Woken by a change, or now and then to trim an idle pool.
+            // Woken by a change, or now and then to trim an idle pool and check it.
             tokio::select! {
                 _ = inner.wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_AFTER / 4) => {}
+                _ = tokio::time::sleep(IDLE_AFTER / 4) => self.replace_dead().await,
                 _ = inner.stop.cancelled() => {}
             }
         }

@@ -271,3 +271,27 @@ async fn a_killed_workers_pooled_containers_are_gone_after_a_restart() {
     eventually_none(&format!("optimus.worker={owner}")).await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_container_killed_from_outside_is_replaced() {
+    let mut stack = stack(&["python"]).await;
+    let mine = format!("optimus.deployment={}", stack.deployment);
+    let start = Instant::now();
+    let victim = loop {
+        if let Some(id) = containers_with(&mine).await.pop() {
+            break id;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the pool made no container");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    docker().await.kill_container(&victim, None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();
+    // The pool finds it dead at its next check, destroys it and makes another.
+    while containers_with(&mine).await.contains(&victim) || containers_with(&mine).await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(90), "the dead container was not replaced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let done = stack.run(&job("python", "print(1)", json!([{ "input": "" }]))).await;
+    expect(&done, "accepted");
+    assert_eq!(done["attempts"], 1, "the job was handed a dead container");
+    stack.stop().await;
+}
