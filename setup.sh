@@ -17,14 +17,26 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 export API_PORT
 
+# Stops one started process (SIGTERM) and waits for it to exit.
+stop_one() {
+  local pidfile=$1 pid
+  [ -e "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill "$pid" 2>/dev/null; then
+    # Workers drain their running jobs first (WORKER_DRAIN_SECS, default 30).
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    echo "stopped $(basename "$pidfile" .pid) ($pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+# Workers first, all at once, and waited for: a draining worker must still reach
+# Redis to store its results. Then the API, then Redis.
 stop_all() {
-  for pidfile in "$state"/*.pid; do
-    [ -e "$pidfile" ] || continue
-    pid=$(cat "$pidfile")
-    # SIGTERM: workers drain their running jobs before they exit.
-    kill "$pid" 2>/dev/null && echo "stopped $(basename "$pidfile" .pid) ($pid)"
-    rm -f "$pidfile"
-  done
+  for pidfile in "$state"/worker-*.pid; do stop_one "$pidfile" & done
+  wait
+  stop_one "$state/api.pid"
+  stop_one "$state/redis.pid"
 }
 
 running() { [ -e "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }

@@ -18,8 +18,7 @@ pub fn compare(rule: Compare, actual: &str, expected: &str) -> Result<(), String
             if a == e {
                 Ok(())
             } else {
-                let missing = e.iter().find(|l| !a.contains(l));
-                Err(match missing {
+                Err(match first_missing(&a, &e) {
                     Some(line) => format!("expected line {} is missing (lines in any order)", quote(line)),
                     None => format!("{} lines expected, {} printed (lines in any order)", e.len(), a.len()),
                 })
@@ -37,6 +36,23 @@ pub fn compare(rule: Compare, actual: &str, expected: &str) -> Result<(), String
                 }
         }),
     }
+}
+
+/// The first line of `expected` (sorted) that `actual` (sorted) lacks, counting
+/// repeats: one merge walk over both, so linear after the sort.
+fn first_missing<'a>(actual: &[&str], expected: &[&'a str]) -> Option<&'a str> {
+    let mut i = 0;
+    for &e in expected {
+        while i < actual.len() && actual[i] < e {
+            i += 1;
+        }
+        if i < actual.len() && actual[i] == e {
+            i += 1;
+        } else {
+            return Some(e);
+        }
+    }
+    None
 }
 
 fn quote(s: &str) -> String {
@@ -145,5 +161,19 @@ mod tests {
         assert!(ok(Compare::UnorderedLines, "b\na\nc  \n", "a\nb\nc\n"));
         assert!(!ok(Compare::UnorderedLines, "a\na\nc", "a\nb\nc"));
         assert!(compare(Compare::UnorderedLines, "a\nc", "a\nb\nc").unwrap_err().contains("\"b\""));
+        // Repeats count: a second "a" is missing.
+        assert!(compare(Compare::UnorderedLines, "a\nb", "a\na\nb").unwrap_err().contains("\"a\""));
+        assert!(compare(Compare::UnorderedLines, "a\na\nb", "a\nb")
+            .unwrap_err()
+            .contains("2 lines expected, 3 printed"));
+    }
+
+    #[test]
+    fn unordered_lines_name_the_missing_line_of_a_large_wrong_output() {
+        // 100,000 distinct lines, none expected: quadratic would be 10^10 steps.
+        let actual: String = (0..100_000).map(|i| format!("x{i}\n")).collect();
+        let expected: String = (0..100_000).map(|i| format!("y{i}\n")).collect();
+        let why = compare(Compare::UnorderedLines, &actual, &expected).unwrap_err();
+        assert!(why.contains("\"y0\""), "{why}");
     }
 }

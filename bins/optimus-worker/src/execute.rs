@@ -327,14 +327,16 @@ impl Judging<'_> {
                 }
                 (None, Some(Harness::PythonCall), Some(expected)) => {
                     let (verdict, message) =
-                        harness::judge(&test.input, &run.stdout, expected, spec.compare_for(index));
+                        off_the_runtime(|| harness::judge(&test.input, &run.stdout, expected, spec.compare_for(index)));
                     (verdict, message, None)
                 }
                 (None, _, None) => (Verdict::Accepted, None, None),
-                (None, _, Some(expected)) => match compare(spec.compare_for(index), &run.stdout, expected) {
-                    Ok(()) => (Verdict::Accepted, None, None),
-                    Err(why) => (Verdict::WrongAnswer, Some(why), None),
-                },
+                (None, _, Some(expected)) => {
+                    match off_the_runtime(|| compare(spec.compare_for(index), &run.stdout, expected)) {
+                        Ok(()) => (Verdict::Accepted, None, None),
+                        Err(why) => (Verdict::WrongAnswer, Some(why), None),
+                    }
+                }
             }
         };
         let mut result = judge::test_result(test.id, run, Some(verdict), message);
@@ -348,6 +350,13 @@ impl Judging<'_> {
         }
         Ok(result)
     }
+}
+
+/// Runs a comparison (megabytes of output may take a while) where it cannot hold
+/// up the runtime's other tasks: heartbeats, cancel watches, other slots. The
+/// worker always runs on the multi-threaded runtime.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
 }
 
 /// Why the reference solution's run of a test cannot stand as the expected answer.

@@ -86,3 +86,31 @@ async fn a_cancelled_job_is_dropped_when_popped() {
     assert!(app.store.claim(id, "python-w").await.unwrap().is_none());
     assert_eq!(status(&app.store, id).await, JobStatus::Cancelled);
 }
+
+/// The store's connection retries a script whose reply it lost, so every script
+/// must be safe to run twice.
+#[tokio::test]
+async fn claim_and_enqueue_are_safe_to_repeat() {
+    let app = spawn_app().await;
+    let queue = keys::queue("python");
+    app.post_job(&python_job()).await;
+    app.store.register_worker("python", "python-w").await.unwrap();
+    let mut popper = app.store.popper("python-w").await.unwrap();
+    let id = popper.pop(&queue, Duration::from_secs(1)).await.unwrap().expect("a job is queued");
+    let spec = app.store.claim(id, "python-w").await.unwrap().expect("claimed");
+    // The same worker's repeated claim gets the job back, and counts no attempt.
+    assert!(app.store.claim(id, "python-w").await.unwrap().is_some());
+    let record = app.store.get(id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Running, 1));
+    // Another worker's claim does not take it.
+    assert!(app.store.claim(id, "python-other").await.unwrap().is_none());
+    // A repeated enqueue of a running job neither queues it again nor resets it.
+    assert!(app.store.enqueue(id, &spec, &queue, 100).await.unwrap());
+    assert_eq!(app.store.queue_len(&queue).await.unwrap(), 0);
+    assert_eq!(status(&app.store, id).await, JobStatus::Running);
+    // And a new job enqueued twice is queued once.
+    let other = uuid::Uuid::new_v4();
+    assert!(app.store.enqueue(other, &spec, &queue, 100).await.unwrap());
+    assert!(app.store.enqueue(other, &spec, &queue, 100).await.unwrap());
+    assert_eq!(app.store.queue_len(&queue).await.unwrap(), 1);
+}

@@ -2,8 +2,13 @@
 -- KEYS[1] job record   KEYS[2] the worker's processing list
 -- ARGV[1] job id   ARGV[2] worker id   ARGV[3] now
 -- Returns the spec, or false when the job is no longer runnable (cancelled while
--- queued, or gone); it is then dropped from the processing list.
+-- queued, taken by another worker, or gone); it is then dropped from the list.
+-- Safe to repeat: the same worker claiming it again (a retried call whose first
+-- reply was lost) gets the spec back, and nothing changes.
 local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'running' and redis.call('HGET', KEYS[1], 'worker') == ARGV[2] then
+  return redis.call('HGET', KEYS[1], 'spec')
+end
 if status ~= 'queued' then
   redis.call('LREM', KEYS[2], 0, ARGV[1])
   return false
