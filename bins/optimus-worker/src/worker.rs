@@ -4,11 +4,12 @@
 //! list), claims the job, runs it in the [`Sandbox`] while watching for a cancel, and
 //! finishes it (result + removal from the processing list, atomically). A heartbeat
 //! keeps this worker's claim on its jobs; the same task gives back the jobs of dead
-//! peers. On shutdown the slots stop popping and drain; a job still running at the
+//! peers, and those on its own list that no slot holds. On shutdown the slots stop popping and drain; a job still running at the
 //! drain deadline goes back to its queue.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -51,6 +52,11 @@ pub struct Worker {
     config: WorkerConfig,
     store: Store,
     sandbox: Sandbox,
+    /// The jobs this worker's slots hold right now.
+    held: Mutex<HashSet<Uuid>>,
+    /// Jobs found on this worker's processing list, held by no slot, at the last
+    /// rescan: handed back if the next rescan finds them so again.
+    stranded: Mutex<HashSet<Uuid>>,
     /// Stops the pool (and removes its idle containers) when the worker goes.
     _pool: DropGuard,
 }
@@ -73,7 +79,15 @@ impl Worker {
         let stop_pool = CancellationToken::new();
         let sandbox = sandbox.with_pool(config.pool, stop_pool.clone());
         store.register_worker(&config.language.name, &id).await?;
-        Ok(Worker { id, config, store, sandbox, _pool: stop_pool.drop_guard() })
+        Ok(Worker {
+            id,
+            config,
+            store,
+            sandbox,
+            held: Mutex::new(HashSet::new()),
+            stranded: Mutex::new(HashSet::new()),
+            _pool: stop_pool.drop_guard(),
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -123,6 +137,13 @@ impl Worker {
         if let Some(pool) = this.sandbox.pool() {
             pool.close().await;
         }
+        // No slot runs now: whatever is still on this worker's list goes back. A
+        // worker whose list cannot be emptied stays registered, so that a peer
+        // recovers its jobs once its heartbeat has expired.
+        if this.rescan(true).await > 0 {
+            warn!("jobs remain on this worker's list; leaving them to a peer's recovery");
+            return Ok(());
+        }
         this.store.deregister_worker(&lang, &this.id).await?;
         info!("worker stopped");
         Ok(())
@@ -140,7 +161,46 @@ impl Worker {
                 continue;
             }
             self.recover().await;
+            self.rescan(false).await;
         }
+    }
+
+    /// Hands back the jobs on this worker's own processing list that no slot holds
+    /// (a slot that panicked, a claim whose hand-back failed, a reply lost with
+    /// Redis): nothing stays `running` without an owner. A job seen so once may
+    /// just have been popped; it goes back when the next rescan sees it so again,
+    /// or at once when `now` (no slot runs any more). Returns how many are left.
+    async fn rescan(&self, now: bool) -> usize {
+        let listed = match self.store.processing(&self.id).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                warn!(error = %e, "cannot read this worker's processing list");
+                return usize::MAX;
+            }
+        };
+        let unheld: HashSet<Uuid> = {
+            let held = self.held.lock().expect("held lock");
+            listed.into_iter().filter(|id| !held.contains(id)).collect()
+        };
+        let due: Vec<Uuid> = {
+            let mut stranded = self.stranded.lock().expect("stranded lock");
+            let due = unheld.iter().filter(|id| now || stranded.contains(id)).copied().collect();
+            *stranded = unheld;
+            due
+        };
+        let mut left = self.stranded.lock().expect("stranded lock").len();
+        for id in due {
+            warn!(%id, "a job on this worker's list had no slot running it");
+            match self.store.requeue(id, &self.id, "it was stranded on its worker").await {
+                Ok(outcome) => {
+                    info!(%id, ?outcome, "stranded job handed back");
+                    self.stranded.lock().expect("stranded lock").remove(&id);
+                    left = left.saturating_sub(1);
+                }
+                Err(e) => warn!(%id, error = %e, "cannot hand a stranded job back"),
+            }
+        }
+        left
     }
 
     /// Gives back the jobs of dead workers of this language.
@@ -193,7 +253,9 @@ impl Worker {
             match pop {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
+                    self.held.lock().expect("held lock").insert(id);
                     self.handle(id, &abort).instrument(info_span!("job", %id)).await;
+                    self.held.lock().expect("held lock").remove(&id);
                 }
                 Ok(None) => {}
                 Err(e) => {

@@ -306,6 +306,13 @@ impl Store {
     }
 
     /// A worker leaving cleanly, its processing list already empty.
+    /// The jobs on a worker's processing list (ids that do not parse are skipped).
+    pub async fn processing(&self, worker: &str) -> Result<Vec<Uuid>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn.lrange(keys::processing(worker), 0, -1).await?;
+        Ok(ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect())
+    }
+
     pub async fn deregister_worker(&self, language: &str, worker: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: () = redis::pipe()

@@ -98,6 +98,11 @@ pub async fn stack_configured(
 }
 
 impl Stack {
+    /// The URL of this stack's own Redis, for tests that reach under the store.
+    pub fn redis_url(&self) -> String {
+        self._redis.url()
+    }
+
     pub async fn submit(&self, job: &Value) -> String {
         let res = self.http.post(format!("{}/jobs", self.base)).json(job).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 202);

@@ -295,3 +295,31 @@ async fn a_pooled_container_killed_from_outside_is_replaced() {
     assert_eq!(done["attempts"], 1, "the job was handed a dead container");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_stranded_on_a_live_workers_list_goes_back_to_its_queue() {
+    use optimus_common::keys;
+    use redis::AsyncCommands;
+    let mut stack = stack(&["python"]).await;
+    let worker = stack.store.live_workers("python").await.unwrap().pop().expect("the python worker");
+    // A C job (this stack serves no C) put on the python worker's list as running
+    // there, the way a slot that died after its claim would leave it.
+    let id = stack.submit(&job("c", "int main(void) { return 0; }", json!([{ "input": "" }]))).await;
+    let mut redis = redis::Client::open(stack.redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let moved: Option<String> = redis
+        .lmove(keys::queue("c"), keys::processing(&worker), redis::Direction::Right, redis::Direction::Left)
+        .await
+        .unwrap();
+    assert_eq!(moved.as_deref(), Some(id.as_str()));
+    let job_key = keys::job(id.parse().unwrap());
+    let _: () = redis
+        .hset_multiple(&job_key, &[("status", "running"), ("worker", worker.as_str()), ("attempts", "1")])
+        .await
+        .unwrap();
+    // The worker's own rescans find it held by no slot, twice, and hand it back.
+    let back = stack.wait_for(&id, |s| s == "queued").await;
+    assert_eq!(back["status"], "queued");
+    assert_eq!(stack.store.queue_len(&keys::queue("c")).await.unwrap(), 1);
+    assert!(stack.store.processing(&worker).await.unwrap().is_empty());
+    stack.stop().await;
+}
