@@ -49,6 +49,9 @@ pub enum RequeueOutcome {
     Gone,
 }
 
+/// The fields of a job record that [`Store::get`] reads.
+const RECORD_FIELDS: [&str; 7] = ["language", "status", "created_at", "started_at", "finished_at", "attempts", "error"];
+
 struct Scripts {
     enqueue: Script,
     cancel: Script,
@@ -84,7 +87,7 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_time(id: Uuid, fields: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn parse_time(id: Uuid, fields: &HashMap<&str, String>, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     fields
         .get(name)
         .map(|s| {
@@ -148,10 +151,15 @@ impl Store {
     }
 
     /// The job as the API shows it, or `None` if there is no such job.
+    /// (Reads [`RECORD_FIELDS`] and the result.)
     pub async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let (fields, result): (HashMap<String, String>, Option<String>) =
-            redis::pipe().hgetall(keys::job(id)).get(keys::result(id)).query_async(&mut conn).await?;
+        // Only the fields the answer shows: never the spec, which can be as large
+        // as a request body, on every poll.
+        let (values, result): (Vec<Option<String>>, Option<String>) =
+            redis::pipe().hget(keys::job(id), &RECORD_FIELDS[..]).get(keys::result(id)).query_async(&mut conn).await?;
+        let fields: HashMap<&str, String> =
+            RECORD_FIELDS.iter().zip(values).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
         if fields.is_empty() {
             return Ok(None);
         }

@@ -123,3 +123,24 @@ async fn accepted_jobs_survive_a_redis_restart() {
     assert_eq!((status, job["status"].as_str()), (200, Some("queued")));
     assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
 }
+
+/// A poll reads the fields it answers with, never the whole record: the spec in
+/// it can be as large as a request body, and clients poll often.
+#[tokio::test]
+async fn polling_never_reads_the_spec() {
+    let app = crate::helpers::spawn_app().await;
+    let mut big = crate::helpers::python_job();
+    big["source_code"] = serde_json::json!(format!("# {}\nprint(1)", "x".repeat(60_000)));
+    let (_, body) = app.post_job(&big).await;
+    let id = body["job_id"].as_str().unwrap().to_string();
+    let client = redis::Client::open(app.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    for _ in 0..5 {
+        let (status, job) = app.get(&format!("/jobs/{id}")).await;
+        assert_eq!((status, job["status"].as_str()), (200, Some("queued")));
+    }
+    let stats: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    assert!(stats.contains("cmdstat_hmget:calls=5"), "{stats}");
+    assert!(!stats.contains("cmdstat_hgetall") && !stats.contains("cmdstat_hget:"), "{stats}");
+}
