@@ -42,6 +42,12 @@ pub struct WorkerConfig {
     pub host_slots: HostSlots,
 }
 
+/// How long a worker keeps a finished job's result and retries storing it while
+/// Redis does not answer, before it hands the job back.
+pub const STORE_RETRY_FOR: Duration = Duration::from_secs(120);
+/// Every how many heartbeats the containers of dead workers are swept.
+const SWEEP_EVERY_BEATS: u32 = 6;
+
 /// How often a running job's cancel marker is checked: cancels take effect within this.
 const CANCEL_POLL: Duration = Duration::from_millis(200);
 /// How long one `BLMOVE` waits; bounds how late a slot notices shutdown.
@@ -151,6 +157,7 @@ impl Worker {
 
     async fn heartbeat(&self, stop: CancellationToken) {
         let every = Duration::from_secs((self.config.settings.heartbeat_timeout_secs / 3).max(1));
+        let mut beats = 0u32;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -162,6 +169,12 @@ impl Worker {
             }
             self.recover().await;
             self.rescan(false).await;
+            // A worker that was killed and whose replacement started before its
+            // heartbeat expired left containers no start-up sweep removed.
+            beats += 1;
+            if beats.is_multiple_of(SWEEP_EVERY_BEATS) {
+                self.sweep_containers().await;
+            }
         }
     }
 
@@ -317,11 +330,11 @@ impl Worker {
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
-                self.store.finish(id, &self.id, JobStatus::Completed, Some(&result), None).await
+                self.store_end(id, JobStatus::Completed, Some(&result), abort).await
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
                 info!("job cancelled while running");
-                self.store.finish(id, &self.id, JobStatus::Cancelled, None, None).await
+                self.store_end(id, JobStatus::Cancelled, None, abort).await
             }
             Err(SandboxError::Cancelled) => {
                 self.give_back(id, "the worker shut down while running it").await;
@@ -333,10 +346,47 @@ impl Worker {
                 return;
             }
         };
-        if let Err(e) = finished {
-            // Left on our processing list: recovered if we die, retried otherwise.
-            error!(error = %e, "could not record the job's end");
+        if !finished {
+            // Left on our processing list: handed back now if Redis answers again,
+            // else by this worker's rescan, or a peer's recovery if we die.
             self.give_back(id, "its result could not be stored").await;
+        }
+    }
+
+    /// Stores a job's end. While Redis does not answer, the result is kept and the
+    /// store retried with backoff, for up to [`STORE_RETRY_FOR`] (less if the
+    /// worker is being stopped); false if it never could.
+    async fn store_end(
+        &self,
+        id: Uuid,
+        status: JobStatus,
+        result: Option<&optimus_common::JobResult>,
+        abort: &CancellationToken,
+    ) -> bool {
+        let start = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.store.finish(id, &self.id, status, result, None).await {
+                Ok(true) => return true,
+                Ok(false) => {
+                    warn!("the job was no longer this worker's (presumed dead and recovered); its end is not stored");
+                    return true;
+                }
+                Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
+                    warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot store the job's end; keeping it and retrying");
+                    // Jitter, so that workers do not all come back at once.
+                    let jitter = Duration::from_millis(u64::from(Uuid::new_v4().as_bytes()[0]) % 100);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait + jitter) => {}
+                        _ = abort.cancelled() => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    error!(error = %e, "could not store the job's end; giving up");
+                    return false;
+                }
+            }
         }
     }
 

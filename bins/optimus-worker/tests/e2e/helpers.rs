@@ -98,6 +98,11 @@ pub async fn stack_configured(
 }
 
 impl Stack {
+    /// This stack's own Redis, to stop and restart it.
+    pub fn redis(&mut self) -> &mut RedisServer {
+        &mut self._redis
+    }
+
     /// The URL of this stack's own Redis, for tests that reach under the store.
     pub fn redis_url(&self) -> String {
         self._redis.url()

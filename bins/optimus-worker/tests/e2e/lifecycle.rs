@@ -323,3 +323,27 @@ async fn a_job_stranded_on_a_live_workers_list_goes_back_to_its_queue() {
     assert!(stack.store.processing(&worker).await.unwrap().is_empty());
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_finished_while_redis_is_down_is_stored_when_it_is_back() {
+    use redis::AsyncCommands;
+    let mut stack = stack(&["python"]).await;
+    // Every write on disk at once, so that a SIGKILL loses nothing acknowledged.
+    let mut conn = redis::Client::open(stack.redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("always").query_async(&mut conn).await.unwrap();
+    let _: Option<String> = conn.get("warm-up").await.unwrap();
+    let mut sleeper =
+        job("python", "import time\ntime.sleep(2)\nprint('done')", json!([{ "input": "", "expected_output": "done" }]));
+    sleeper["timeout_ms"] = json!(2000);
+    let id = stack.submit(&sleeper).await;
+    stack.wait_for(&id, |s| s == "running").await;
+    // Redis dies while the job runs and comes back after it has ended: the
+    // outage is the scenario, its length is what the worker has to bridge.
+    stack.redis().stop();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stack.redis().restart();
+    let done = stack.wait(&id).await;
+    expect(&done, "accepted");
+    assert_eq!(done["attempts"], 1, "the job ran once; its kept result was stored, not retried: {done}");
+    stack.stop().await;
+}

@@ -3,8 +3,14 @@
 -- ARGV[1] job id   ARGV[2] worker id   ARGV[3] terminal status   ARGV[4] result JSON ('' for none)
 -- ARGV[5] error ('' for none)   ARGV[6] now   ARGV[7] ttl (seconds)
 -- Returns 1, or 0 when this worker no longer owns the job (it was recovered meanwhile).
+-- Safe to repeat: a finish that already ran for this worker (a retried call whose
+-- reply was lost) returns 1 again and changes nothing.
 redis.call('LREM', KEYS[3], 0, ARGV[1])
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker') ~= ARGV[2] then
+local status, worker = redis.call('HGET', KEYS[1], 'status'), redis.call('HGET', KEYS[1], 'worker')
+if status == ARGV[3] and worker == ARGV[2] then
+  return 1
+end
+if status ~= 'running' or worker ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[6])
