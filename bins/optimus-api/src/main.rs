@@ -17,8 +17,10 @@ async fn main() -> anyhow::Result<()> {
 
     let settings = Settings::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
-    // API_HOST default 0.0.0.0, API_PORT default 8080.
-    let host = std::env::var("API_HOST").unwrap_or_else(|_| "0.0.0.0".into());
+    // API_HOST default 127.0.0.1: anyone who reaches the port can run code, so
+    // listening on other interfaces is a choice to make, not a default.
+    // API_PORT default 8080.
+    let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let port = std::env::var("API_PORT").unwrap_or_else(|_| "8080".into());
     let addr = format!("{host}:{port}");
 

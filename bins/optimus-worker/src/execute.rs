@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::budget;
 use crate::compare::compare;
 use crate::harness;
 use crate::judge::{self, Observed, RunBounds};
@@ -40,6 +41,8 @@ pub struct Context<'a> {
     /// Where the checker's and the solution's languages are found.
     pub registry: &'a LanguageRegistry,
     pub output_limit: usize,
+    /// Bytes all of a job's stored outputs may take together.
+    pub output_budget: usize,
 }
 
 /// A job that could not be judged for a reason retrying will not fix.
@@ -225,7 +228,11 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     release_all([checker], true);
     results.extend(spec.test_cases[results.len()..].iter().map(|t| TestResult::not_run(t.id)));
     phases.run_ms = t.elapsed().as_millis() as u64;
-    Ok((JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output), phases))
+    // Judged on the whole outputs; stored within the job's budget.
+    let cut = budget::fit(&mut results, ctx.output_budget);
+    let mut result = JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output);
+    result.outputs_cut = cut;
+    Ok((result, phases))
 }
 
 /// The files a program unpacks: its source, or the harness and its source beside it.

@@ -11,9 +11,11 @@
 //!   The reports it reads are `optimus_protocol`'s, written by `optimus-launcher`.
 //! - [`host`]: the host's job slots, shared by all its workers (one per core).
 //! - [`judge`]: verdicts from a run's measurements and from a checker's exit, pure.
+//! - [`budget`]: the job's budget for stored output, cut fairly, pure.
 //! - [`compare`]: the output comparison rules, pure.
 //! - [`harness`]: the `python_call` harness and how its answers compare.
 
+pub mod budget;
 pub mod compare;
 pub mod execute;
 pub mod harness;

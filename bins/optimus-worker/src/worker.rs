@@ -298,6 +298,7 @@ impl Worker {
             sandbox: &self.sandbox,
             registry: &self.config.registry,
             output_limit: self.config.settings.limits.output_limit_bytes,
+            output_budget: self.config.settings.limits.job_output_budget_bytes,
         };
         // Dropping the job's future on a cancel drops its containers, which removes
         // them. A panic while judging ends this job (handed back like any sandbox

@@ -42,6 +42,9 @@ pub struct Limits {
     /// `OPTIMUS_OUTPUT_LIMIT_BYTES`, default 1048576: stdout and stderr kept per
     /// test; a program writing more ends `output_limit_exceeded`.
     pub output_limit_bytes: usize,
+    /// `OPTIMUS_JOB_OUTPUT_BUDGET_BYTES`, default 4194304: all the outputs a job
+    /// stores, together, counted as stored (JSON-escaped); cut fairly past it.
+    pub job_output_budget_bytes: usize,
 }
 
 /// The smallest limits a job may ask for; below them no runtime even starts.
@@ -71,6 +74,7 @@ impl Default for Limits {
             max_timeout_ms: 30_000,
             max_memory_mb: 2048,
             output_limit_bytes: 1024 * 1024,
+            job_output_budget_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -113,6 +117,7 @@ impl Settings {
                 max_timeout_ms: env_or("OPTIMUS_MAX_TIMEOUT_MS", l.max_timeout_ms, count)?,
                 max_memory_mb: env_or("OPTIMUS_MAX_MEMORY_MB", l.max_memory_mb, count)?,
                 output_limit_bytes: env_or("OPTIMUS_OUTPUT_LIMIT_BYTES", l.output_limit_bytes, count)?,
+                job_output_budget_bytes: env_or("OPTIMUS_JOB_OUTPUT_BUDGET_BYTES", l.job_output_budget_bytes, count)?,
             },
         })
     }

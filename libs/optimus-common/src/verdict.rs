@@ -118,6 +118,11 @@ pub struct JobResult {
     /// Why a job-level `internal_error` happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The tests' stored outputs were cut to fit the job's output budget
+    /// (`OPTIMUS_JOB_OUTPUT_BUDGET_BYTES`); the verdicts were reached before, on
+    /// the whole outputs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outputs_cut: bool,
 }
 
 impl JobResult {
@@ -143,6 +148,7 @@ impl JobResult {
             compile_output,
             test_results,
             message: None,
+            outputs_cut: false,
         }
     }
 
@@ -164,6 +170,7 @@ impl JobResult {
             compile_output,
             test_results: Vec::new(),
             message,
+            outputs_cut: false,
         }
     }
 }

@@ -302,3 +302,30 @@ async fn time_is_judged_on_cpu_time_with_a_wall_clock_cap() {
     assert!(test_field(&result, 0, "cpu_time_ms").as_u64().unwrap() >= 1000, "{}", summary(&done));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_stores_its_outputs_within_its_budget() {
+    let mut stack = stack(&["python"]).await;
+    // Each test prints just under the 1 MiB cap in control bytes (about 6 MiB
+    // once stored as JSON) and a short line on stderr.
+    let flood =
+        "import sys\nsys.stdout.buffer.write(b'\\x01' * ((1 << 20) - 16))\nprint('test', input(), file=sys.stderr)";
+    let tests: Vec<Value> = (0..8).map(|i| json!({ "input": i.to_string() })).collect();
+    let done = stack.run(&python(flood, Value::Array(tests), 5000, 128)).await;
+    let result = expect(&done, "accepted");
+    assert_eq!(result["outputs_cut"], true, "{}", summary(&done));
+    let stored: usize = result["test_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            serde_json::to_string(&t["stdout"]).unwrap().len() + serde_json::to_string(&t["stderr"]).unwrap().len()
+        })
+        .sum();
+    assert!(stored <= 4 * 1024 * 1024 + 8 * 2 * 2, "{stored} bytes stored");
+    for i in 0..8 {
+        assert_eq!(test_field(&result, i, "stderr"), &json!(format!("test {i}\n")), "short outputs are kept whole");
+        assert!(test_field(&result, i, "stdout").as_str().unwrap().len() > 60_000, "each flood keeps a fair share");
+    }
+    stack.stop().await;
+}
