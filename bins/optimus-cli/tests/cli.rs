@@ -174,6 +174,7 @@ async fn a_language_added_from_flags_runs_jobs() {
             optimus_worker::HostSlots::default_budget(),
         )
         .unwrap(),
+        docker_socket: None,
     };
     let worker = optimus_worker::Worker::start(config).await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

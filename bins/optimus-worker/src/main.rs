@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let host_slots = HostSlots::open(args.slots_dir.clone(), args.host_slots.unwrap_or_else(HostSlots::default_budget))
         .with_context(|| format!("cannot use {} for the host's job slots", args.slots_dir.display()))?;
     let config = WorkerConfig {
+        docker_socket: None,
         host_slots,
         pool,
         language,

@@ -136,8 +136,13 @@ impl Sandbox {
         worker_id: String,
         deployment: String,
         output_limit: usize,
+        docker_socket: Option<&std::path::Path>,
     ) -> Result<Self, SandboxError> {
-        let docker = Docker::connect_with_defaults()?.negotiate_version().await?;
+        let docker = match docker_socket {
+            Some(path) => Docker::connect_with_unix(&path.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)?,
+            None => Docker::connect_with_defaults()?,
+        };
+        let docker = docker.negotiate_version().await?;
         let sandbox = Sandbox { docker, language, worker_id, deployment, output_limit, pool: None };
         sandbox.check_image().await?;
         Ok(sandbox)
@@ -149,6 +154,11 @@ impl Sandbox {
         let (memory, _) = self.memory_for(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb }, 0);
         self.pool = Some(Pool::start(&self, memory, config, stop));
         self
+    }
+
+    /// Whether the engine answers now (within a few seconds).
+    pub async fn engine_answers(&self) -> bool {
+        matches!(tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await, Ok(Ok(_)))
     }
 
     pub fn pool(&self) -> Option<&Pool> {

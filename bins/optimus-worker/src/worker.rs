@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub pool: PoolConfig,
     /// The host's job slots, shared with every worker on this host.
     pub host_slots: HostSlots,
+    /// The container engine's Unix socket (`None`: `DOCKER_HOST`, else the local one).
+    pub docker_socket: Option<std::path::PathBuf>,
 }
 
 /// How long a worker keeps a finished job's result and retries storing it while
@@ -63,6 +65,8 @@ pub struct Worker {
     /// Jobs found on this worker's processing list, held by no slot, at the last
     /// rescan: handed back if the next rescan finds them so again.
     stranded: Mutex<HashSet<Uuid>>,
+    /// The container engine stopped answering: slots wait until a probe finds it back.
+    engine: EngineGate,
     /// Stops the pool (and removes its idle containers) when the worker goes.
     _pool: DropGuard,
 }
@@ -80,6 +84,7 @@ impl Worker {
             id.clone(),
             deployment,
             config.settings.limits.output_limit_bytes,
+            config.docker_socket.as_deref(),
         )
         .await?;
         let stop_pool = CancellationToken::new();
@@ -92,6 +97,7 @@ impl Worker {
             sandbox,
             held: Mutex::new(HashSet::new()),
             stranded: Mutex::new(HashSet::new()),
+            engine: EngineGate::default(),
             _pool: stop_pool.drop_guard(),
         })
     }
@@ -251,6 +257,11 @@ impl Worker {
         let mut popper: Option<Popper> = None;
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
+            // No job is taken while the engine is away: it would only fail.
+            tokio::select! {
+                _ = self.engine.ready() => {}
+                _ = shutdown.cancelled() => break,
+            }
             if popper.is_none() {
                 match self.store.popper(&self.id).await {
                     Ok(p) => popper = Some(p),
@@ -341,6 +352,19 @@ impl Worker {
                 self.give_back(id, "the worker shut down while running it").await;
                 return;
             }
+            Err(e @ (SandboxError::Docker(_) | SandboxError::ImageMissing { .. }))
+                if !self.sandbox.engine_answers().await =>
+            {
+                // The platform failed, not the job: it goes back without using an
+                // attempt, and no slot takes another until the engine answers.
+                warn!(error = %e, "the container engine does not answer; pausing this worker's slots");
+                self.engine.down(self.sandbox.clone());
+                match self.store.requeue_uncounted(id, &self.id, "the container engine did not answer").await {
+                    Ok(outcome) => info!(?outcome, "job handed back uncounted"),
+                    Err(e) => error!(error = %e, "could not hand the job back; this worker's rescan will"),
+                }
+                return;
+            }
             Err(e) => {
                 error!(error = %e, "sandbox failed");
                 self.give_back(id, &format!("sandbox failure: {e}")).await;
@@ -399,6 +423,55 @@ impl Worker {
                 error!(error = %e, "could not hand the job back; it is recovered when this worker stops")
             }
         }
+    }
+}
+
+/// Whether the container engine answers. While it does not, slots wait in
+/// [`EngineGate::ready`] and one task probes it with backoff, then reopens the gate.
+#[derive(Default, Clone)]
+struct EngineGate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    down: std::sync::atomic::AtomicBool,
+    back: tokio::sync::Notify,
+}
+
+impl EngineGate {
+    async fn ready(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let back = self.0.back.notified();
+            tokio::pin!(back);
+            back.as_mut().enable();
+            if !self.0.down.load(Ordering::Acquire) {
+                return;
+            }
+            back.await;
+        }
+    }
+
+    /// Marks the engine down and starts the one probe, unless one runs already.
+    fn down(&self, sandbox: Sandbox) {
+        use std::sync::atomic::Ordering;
+        if self.0.down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let gate = self.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(200);
+            loop {
+                tokio::time::sleep(wait).await;
+                if sandbox.engine_answers().await {
+                    info!("the container engine answers again; resuming");
+                    gate.0.down.store(false, Ordering::Release);
+                    gate.0.back.notify_waiters();
+                    return;
+                }
+                warn!(retry_in_ms = wait.as_millis() as u64, "the container engine still does not answer");
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        });
     }
 }
 

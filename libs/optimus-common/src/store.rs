@@ -268,6 +268,22 @@ impl Store {
     /// Hands a job on `worker`'s processing list back to its queue, or fails it if
     /// it has used its attempts.
     pub async fn requeue(&self, id: Uuid, worker: &str, reason: &str) -> Result<RequeueOutcome, StoreError> {
+        self.hand_back(id, worker, reason, true).await
+    }
+
+    /// Hands a running job back to its queue without counting the attempt: the
+    /// platform (the container engine) failed, not the job.
+    pub async fn requeue_uncounted(&self, id: Uuid, worker: &str, reason: &str) -> Result<RequeueOutcome, StoreError> {
+        self.hand_back(id, worker, reason, false).await
+    }
+
+    async fn hand_back(
+        &self,
+        id: Uuid,
+        worker: &str,
+        reason: &str,
+        counts: bool,
+    ) -> Result<RequeueOutcome, StoreError> {
         let mut conn = self.conn.clone();
         let outcome: String = self
             .scripts
@@ -280,6 +296,7 @@ impl Store {
             .arg(reason)
             .arg(now())
             .arg(self.ttl_secs)
+            .arg(if counts { "0" } else { "1" })
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome.as_str() {

@@ -60,16 +60,24 @@ impl Drop for Lease {
             return;
         }
         // Removal must not wait for the caller (a cancel answers at once), and
-        // force-removal kills whatever still runs inside.
+        // force-removal kills whatever still runs inside. An engine that does not
+        // answer is tried again for a minute.
         tokio::spawn(async move {
-            if let Err(e) = docker.remove_container(&id, Some(force_remove())).await {
-                tracing::warn!(container = %id, error = %e, "could not remove sandbox container");
+            for attempt in 0..60 {
+                match docker.remove_container(&id, Some(force_remove())).await {
+                    Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return,
+                    Err(bollard::errors::Error::DockerResponseServerError { .. }) if attempt > 0 => return,
+                    Err(e) if attempt == 59 => {
+                        tracing::warn!(container = %id, error = %e, "could not remove sandbox container");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
             }
         });
     }
 }
 
-fn force_remove() -> RemoveContainerOptions {
+pub(super) fn force_remove() -> RemoveContainerOptions {
     RemoveContainerOptionsBuilder::new().force(true).v(true).build()
 }
 

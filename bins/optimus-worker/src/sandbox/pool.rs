@@ -10,7 +10,7 @@
 //! container serves one job. A pool with no job for a minute keeps one container
 //! waiting, so an idle language costs next to nothing; the next job refills it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +78,9 @@ struct State {
     stopped: bool,
     /// When a job last took a container (`None`: none yet).
     last_acquire: Option<Instant>,
+    /// Every container this pool made that may still exist, idle or in use, and
+    /// when it was made.
+    known: HashMap<String, Instant>,
 }
 
 impl State {
@@ -167,6 +170,9 @@ impl Pool {
             };
             futures_util::future::join_all(idle.into_iter().map(|w| w.lease.remove())).await;
             if busy == 0 || start.elapsed() >= STALL_GRACE {
+                // Nothing is being created now: any pooled container of this
+                // worker still listed is one whose creation was lost.
+                self.remove_unknown(0).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -216,6 +222,7 @@ impl Pool {
             memory: inner.memory,
         };
         let lease = container::create(&inner.docker, spec).await?;
+        self.state().known.insert(lease.id.clone(), Instant::now());
         Ok(Warm { lease, uses: 0, memory: inner.memory })
     }
 
@@ -310,6 +317,35 @@ impl Pool {
         }
     }
 
+    /// Removes this worker's pooled containers that the pool does not know: a
+    /// create whose reply was lost (the engine went away mid-call) leaves one with
+    /// no guard, and a live worker's containers are never swept by its peers.
+    async fn remove_unknown(&self, min_age_secs: i64) {
+        let inner = &self.inner;
+        let filters =
+            HashMap::from([("label", vec![format!("optimus.worker={}", inner.worker), "optimus.pool=1".to_string()])]);
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let Ok(listed) = inner.docker.list_containers(Some(options)).await else { return };
+        let now = chrono_now();
+        let mut ids = HashSet::new();
+        for c in listed {
+            let Some(id) = c.id else { continue };
+            let owned = c.labels.as_ref().and_then(|l| l.get("optimus.worker")) == Some(&inner.worker);
+            // Old enough that no create of ours can still be on its way.
+            let settled = c.created.is_some_and(|t| now - t >= min_age_secs);
+            if owned && settled && !self.state().known.contains_key(&id) {
+                tracing::warn!(container = %id, "removing a pooled container this pool lost track of");
+                let _ = inner.docker.remove_container(&id, Some(container::force_remove())).await;
+                continue;
+            }
+            ids.insert(id);
+        }
+        // Forget what no longer exists (a container made after the listing is
+        // young, and kept).
+        self.state().known.retain(|id, made| ids.contains(id) || made.elapsed() < Duration::from_secs(60));
+    }
+
     /// Keeps `size` containers waiting (or on their way), until stopped.
     async fn refill(self) {
         let inner = &self.inner;
@@ -371,9 +407,17 @@ impl Pool {
             // Woken by a change, or now and then to trim an idle pool and check it.
             tokio::select! {
                 _ = inner.wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_AFTER / 4) => self.replace_dead().await,
+                _ = tokio::time::sleep(IDLE_AFTER / 4) => {
+                    self.replace_dead().await;
+                    self.remove_unknown(30).await;
+                }
                 _ = inner.stop.cancelled() => {}
             }
         }
     }
+}
+
+/// Seconds since the epoch, as the engine dates containers.
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -80,6 +80,7 @@ pub async fn stack_configured(
             settings: settings.clone(),
             drain_timeout: Duration::from_secs(5),
             pool: optimus_worker::PoolConfig::for_language(registry.get(name).unwrap(), 2),
+            docker_socket: None,
             host_slots: optimus_worker::HostSlots::open(
                 std::env::temp_dir().join("optimus-test-slots"),
                 optimus_worker::HostSlots::default_budget(),

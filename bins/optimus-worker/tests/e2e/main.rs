@@ -3,6 +3,7 @@
 //! README: submit, poll, assert the verdict.
 
 mod cancel;
+mod engine;
 mod helpers;
 mod hostile;
 mod judging;

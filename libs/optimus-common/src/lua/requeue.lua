@@ -2,6 +2,7 @@
 -- fails it once it has used its attempts. A job whose cancel was pending ends cancelled.
 -- KEYS[1] job record   KEYS[2] the processing list it sits in   KEYS[3] cancel marker
 -- ARGV[1] job id   ARGV[2] max attempts   ARGV[3] reason   ARGV[4] now   ARGV[5] ttl (seconds)
+-- ARGV[6] '1' when the attempt does not count (the platform failed, not the job)
 -- Returns 'requeued', 'failed', 'cancelled', or 'gone' (someone else already moved it).
 if redis.call('LREM', KEYS[2], 0, ARGV[1]) == 0 then
   return 'gone'
@@ -15,6 +16,9 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   return 'cancelled'
+end
+if ARGV[6] == '1' and status == 'running' then
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[2]) then
