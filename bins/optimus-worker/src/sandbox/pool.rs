@@ -146,15 +146,6 @@ impl Pool {
         self.inner.state.lock().expect("pool lock")
     }
 
-    pub fn language(&self) -> &LanguageConfig {
-        &self.inner.language
-    }
-
-    /// Idle containers now, for logs and tests.
-    pub fn idle(&self) -> usize {
-        self.state().idle.len()
-    }
-
     /// Stops refilling, waits (boundedly) for the creations, wipes and removals
     /// under way, and removes every idle container, waiting for the engine:
     /// nothing of the pool outlives it.
