@@ -40,7 +40,7 @@
 # Environment (set by the worker, nothing else reaches the container):
 #   LANGUAGE, SOURCE_FILE            which recipe, and the source's file name
 #   COMPILE_CMD, RUN_CMD             optional shell commands overriding the recipe
-#   TIME_LIMIT_MS                    CPU time per test; the wall-clock cap is 2x + 1 s
+#   TIME_LIMIT_MS, WALL_LIMIT_MS     CPU time per test, and its wall-clock cap
 #   COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream), MEMORY_LIMIT_MB
 #   TEST_COUNT                       how many tests the job has
 #   STEP                             1: wait for "next" between tests
@@ -142,7 +142,7 @@ test_run() {
   local index=$1 input=$2
   shift 2
   "$L" run --report "test:$index" --stdin "$input" --cwd "$PROG" \
-    --cpu-ms "$TIME_LIMIT_MS" --wall-ms $((TIME_LIMIT_MS * 2 + 1000)) \
+    --cpu-ms "$TIME_LIMIT_MS" --wall-ms "$WALL_LIMIT_MS" \
     --output-limit "$OUTPUT_LIMIT" --stack-mb "$MEMORY_LIMIT_MB" -- "${run[@]}" "$@" ||
     die "the launcher failed on test $index"
 }
@@ -193,7 +193,7 @@ reset() {
 
 [ -n "${LANGUAGE:-}" ] || die "LANGUAGE is not set"
 : "${SOURCE_FILE:?}" "${TEST_COUNT:=0}" "${TIME_LIMIT_MS:=5000}" "${COMPILE_TIME_LIMIT_MS:=30000}"
-: "${OUTPUT_LIMIT:=1048576}" "${MEMORY_LIMIT_MB:=256}"
+: "${OUTPUT_LIMIT:=1048576}" "${MEMORY_LIMIT_MB:=256}" "${WALL_LIMIT_MS:?the worker sets the wall-clock cap}"
 umask 022
 
 case "${1:-}" in

@@ -7,6 +7,13 @@ use optimus_protocol::TestRun;
 /// SIGXFSZ: the program wrote past the file-size limit that caps its output.
 const SIGXFSZ: i32 = 25;
 
+/// The wall-clock cap of a run whose CPU-time limit is `time_limit_ms`: twice that
+/// plus a second, for programs that sleep, block or are stopped. The one place
+/// this rule is written: the runner gets it as `WALL_LIMIT_MS`.
+pub fn wall_cap_ms(time_limit_ms: u64) -> u64 {
+    time_limit_ms.saturating_mul(2).saturating_add(1000)
+}
+
 /// The limits a run is judged against.
 #[derive(Debug, Clone, Copy)]
 pub struct RunBounds {
@@ -85,7 +92,7 @@ pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
         } else {
             format!(
                 "killed at the wall-clock cap of {} ms (twice its {} ms time limit, plus 1 s) while it waited or slept",
-                bounds.time_limit_ms * 2 + 1000,
+                wall_cap_ms(bounds.time_limit_ms),
                 bounds.time_limit_ms
             )
         };

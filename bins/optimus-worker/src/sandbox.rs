@@ -97,7 +97,7 @@ pub struct RunLimits {
 impl RunLimits {
     /// The wall-clock cap of one run, as `runner.sh` gives it to the launcher.
     pub fn wall_cap(&self) -> Duration {
-        Duration::from_millis(self.time_ms * 2 + 1000)
+        Duration::from_millis(crate::judge::wall_cap_ms(self.time_ms))
     }
 }
 
@@ -259,6 +259,7 @@ impl Sandbox {
             format!("SOURCE_FILE={}", lang.source_file),
             format!("TEST_COUNT={test_count}"),
             format!("TIME_LIMIT_MS={}", limits.time_ms),
+            format!("WALL_LIMIT_MS={}", limits.wall_cap().as_millis()),
             format!("MEMORY_LIMIT_MB={}", limits.memory_mb),
             format!("COMPILE_TIME_LIMIT_MS={}", lang.compile_timeout_ms),
             format!("OUTPUT_LIMIT={}", self.output_limit),
