@@ -26,6 +26,22 @@ pub enum ApiError {
     NoRoute(String),
     #[error("the {language} queue holds {depth} jobs, its limit; retry in a few seconds")]
     QueueFull { language: String, depth: usize },
+    #[error("{}", if *presented {
+        "the API key is not valid; send a key made by `optimus-cli keys add` as 'Authorization: Bearer <key>'"
+    } else {
+        "this API needs a key: send 'Authorization: Bearer <key>' (or 'X-Auth-Token: <key>'); an operator makes one with `optimus-cli keys add`"
+    })]
+    Unauthenticated { presented: bool },
+    #[error("the API key '{name}' has been revoked; ask an operator for a new one")]
+    KeyRevoked { name: String },
+    #[error("this key may submit {per_min} jobs per minute; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited { per_min: u32, retry_after: std::time::Duration },
+    #[error("this key has {max} jobs queued or running, its limit; wait for some to finish")]
+    TooManyActive { max: u32 },
+    #[error("job storage is nearly full ({used} of {max} bytes); new jobs are refused until it drains")]
+    StorageFull { used: u64, max: u64 },
+    #[error("the request took longer than {secs} s to arrive and be answered; send it faster or smaller")]
+    TooSlow { secs: u64 },
     #[error("job storage is unavailable")]
     Store(#[from] StoreError),
 }
@@ -33,6 +49,14 @@ pub enum ApiError {
 impl ApiError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Invalid { code, message: message.into() }
+    }
+
+    pub fn body_too_large(cap: usize) -> Self {
+        ApiError::BadBody {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "body_too_large",
+            message: format!("the request body is larger than the cap of {cap} bytes (OPTIMUS_MAX_BODY_BYTES)"),
+        }
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
@@ -43,13 +67,29 @@ impl ApiError {
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "no_route"),
             ApiError::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
+            ApiError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::KeyRevoked { .. } => (StatusCode::FORBIDDEN, "key_revoked"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
+            ApiError::StorageFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
+            ApiError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the refusals that pass.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+            ApiError::TooManyActive { .. } => Some(RETRY_AFTER_SECS),
+            e if e.status_and_code().0 == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
 
-/// Seconds a client should wait before retrying a refused submission.
-const RETRY_AFTER_SECS: &str = "5";
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -58,9 +98,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "request failed on the job store");
         }
         let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
+        let retry_after = self.retry_after_secs();
         let mut response = (status, body).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -38,10 +38,9 @@ fn body_error(rejection: JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             ("unsupported_media_type", "send the body as JSON with 'Content-Type: application/json'".to_string())
         }
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
-            "body_too_large",
-            "the request body is larger than the configured cap (OPTIMUS_MAX_BODY_BYTES)".to_string(),
-        ),
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            ("body_too_large", "the request body is larger than the cap (OPTIMUS_MAX_BODY_BYTES)".to_string())
+        }
         other => ("unreadable_body", other.body_text()),
     };
     ApiError::BadBody { status, code, message }

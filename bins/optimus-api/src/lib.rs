@@ -1,6 +1,10 @@
 //! The HTTP face of Optimus: takes jobs, shows them, cancels them.
 //!
 //! # Layout
+//! - [`config`]: the API's own settings ([`ApiConfig`]).
+//! - [`auth`]: who is calling (API keys), checked before any route runs.
+//! - [`limits`]: what is refused before any work (oversized bodies, slow clients,
+//!   new jobs while Redis is nearly full).
 //! - [`error`]: [`ApiError`], the one place where failures become HTTP answers.
 //! - [`extract`]: a JSON extractor whose rejections answer in Optimus's error format.
 //! - [`validate`]: turns a raw request into a trusted [`optimus_common::JobSpec`].
@@ -9,14 +13,18 @@
 //! [`app`] builds the router (tests call it with their own state); [`run`] serves
 //! it until the shutdown token fires, draining requests in flight.
 
+pub mod auth;
+pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod routes;
 pub mod validate;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use optimus_common::{LanguageRegistry, Settings, Store};
@@ -24,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+pub use config::ApiConfig;
 pub use error::ApiError;
 
 /// What every handler needs, shared.
@@ -32,9 +41,23 @@ pub struct AppState {
     pub store: Store,
     pub registry: Arc<LanguageRegistry>,
     pub settings: Arc<Settings>,
+    pub api: Arc<ApiConfig>,
+    pub memory: Arc<limits::MemoryWatch>,
 }
 
-/// The router with every route and the body cap.
+impl AppState {
+    pub fn new(store: Store, registry: LanguageRegistry, settings: Settings, api: ApiConfig) -> Self {
+        AppState {
+            store,
+            registry: Arc::new(registry),
+            settings: Arc::new(settings),
+            api: Arc::new(api),
+            memory: Arc::default(),
+        }
+    }
+}
+
+/// The router: every route behind authentication, the body cap and the timeout.
 pub fn app(state: AppState) -> Router {
     let body_cap = state.settings.limits.max_body_bytes;
     Router::new()
@@ -44,12 +67,46 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(routes::health::check))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(body_cap))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::body_and_time))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` is cancelled, then lets the
-/// requests in flight finish.
+/// requests in flight finish. A connection whose request headers do not arrive
+/// within the header timeout is closed (axum's own server sets no such bound).
 pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let header_timeout = state.api.header_timeout;
+    let service = TowerToHyperService::new(app(state));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                // Out of descriptors and the like: pass, and accept the next one.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    // Requests in flight finish; a client that keeps a connection open is not waited for long.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! `optimus-api`: reads its configuration, connects to Redis and serves
-//! [`optimus_api::app`] on `API_HOST:API_PORT` until SIGINT or SIGTERM.
+//! [`optimus_api::app`] on `API_HOST:API_PORT` until SIGINT or SIGTERM. It refuses to
+//! listen beyond the loopback interface while no API key exists, unless told to.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use optimus_api::AppState;
+use optimus_api::{ApiConfig, AppState};
 use optimus_common::{LanguageRegistry, Settings, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -16,21 +16,26 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let settings = Settings::from_env()?;
+    let api = ApiConfig::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
-    // API_HOST default 127.0.0.1: anyone who reaches the port can run code, so
-    // listening on other interfaces is a choice to make, not a default.
-    // API_PORT default 8080.
-    let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("API_PORT").unwrap_or_else(|_| "8080".into());
-    let addr = format!("{host}:{port}");
+    let addr = format!("{}:{}", api.host, api.port);
 
     let store = connect(&settings).await?;
+    if !api.is_loopback() && !api.allow_anonymous && !store.auth_required().await? {
+        anyhow::bail!(
+            "refusing to listen on {addr} with no API key: anyone who reaches it could run code here. \
+             Make a key first (optimus-cli keys add --name NAME), or set OPTIMUS_ALLOW_ANONYMOUS=1 \
+             if the network in front of this port is trusted"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, languages = %registry.names(), "optimus-api listening");
+    // The bound address, not the asked one: with API_PORT=0 the system picks the port.
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, languages = %registry.names(), "optimus-api listening");
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    let state = AppState { store, registry: Arc::new(registry), settings: Arc::new(settings) };
+    let state = AppState::new(store, registry, settings, api);
     optimus_api::run(listener, state, shutdown).await?;
     tracing::info!("optimus-api stopped");
     Ok(())

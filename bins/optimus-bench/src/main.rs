@@ -10,6 +10,8 @@
 //! - `rate`: a constant arrival rate for a duration (languages in turn): the same
 //!   figures, with the queue depth sampled over time.
 //! - `judging`: the Python job judged each way (modes, rules, checkers, solutions).
+//! - `soak`: many mixed jobs at a steady rate, each checked for its verdict, for
+//!   lost and failed jobs (see `scripts/soak.sh`).
 //!
 //! Under load each job is polled every 100 ms (one at a time, every 5 ms), so
 //! latencies under load are accurate to about 100 ms.
@@ -19,6 +21,7 @@
 
 mod chart;
 mod programs;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -77,6 +80,14 @@ enum Command {
     Judging {
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// Many mixed jobs (all languages, all verdicts, some hostile) at a steady rate.
+    Soak {
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Jobs per second.
+        #[arg(long, default_value_t = 4.0)]
+        rate: f64,
     },
 }
 
@@ -424,6 +435,7 @@ async fn main() -> anyhow::Result<()> {
             finished_csv(&args.out.join("rate.csv"), &finished)?;
             charts(&args.out, "rate", &finished, depth)
         }
+        Command::Soak { jobs, rate } => soak::soak(&client, jobs, rate).await,
         Command::Judging { runs } => {
             let t0 = Instant::now();
             println!("{:<20} {:>8}  (ms, median of {runs})", "python job", "p50");

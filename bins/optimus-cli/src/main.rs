@@ -2,10 +2,14 @@
 //!
 //! - `add-lang`, `remove-lang`, `list-langs` edit `config/languages.json` ([`langs`]).
 //! - `build-image` builds a language's image through the Docker Engine API ([`image`]).
+//! - `keys add|list|revoke` manage the API keys ([`keys`]), and `jobs dead|retry|purge-dead`
+//!   the dead-letter lists ([`jobs`]), in the Redis at `REDIS_URL`.
 //!
 //! Every failure ends with one line on stderr and exit code 1.
 
 mod image;
+mod jobs;
+mod keys;
 mod langs;
 
 use std::path::PathBuf;
@@ -14,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "optimus-cli", about = "Manage Optimus languages and their images")]
+#[command(name = "optimus-cli", about = "Manage Optimus: languages and their images, API keys, dead-lettered jobs")]
 struct Cli {
     /// The language registry to edit.
     #[arg(long, global = true, env = "OPTIMUS_LANGUAGES", default_value = "config/languages.json")]
@@ -49,6 +53,12 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(keys::Keys),
+    /// Inspect and retry jobs that failed after all their attempts.
+    #[command(subcommand)]
+    Jobs(jobs::Jobs),
 }
 
 #[tokio::main]
@@ -59,6 +69,8 @@ async fn main() -> ExitCode {
         Command::RemoveLang { name, yes } => langs::remove(&cli.config, &name, yes),
         Command::ListLangs => langs::list(&cli.config),
         Command::BuildImage { name, all, no_cache } => image::build(&cli.config, name.as_deref(), all, no_cache).await,
+        Command::Keys(command) => keys::run(command).await,
+        Command::Jobs(command) => jobs::run(&cli.config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

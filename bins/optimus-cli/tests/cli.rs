@@ -193,10 +193,11 @@ async fn a_language_added_from_flags_runs_jobs() {
     }))
     .unwrap();
     let id = uuid::Uuid::new_v4();
-    assert!(store.enqueue(id, &spec, &lua.queue, 10).await.unwrap());
+    let queued = store.enqueue(id, &spec, &lua, &optimus_common::store::Caller::Anonymous).await.unwrap();
+    assert_eq!(queued, optimus_common::store::EnqueueOutcome::Queued);
     let start = std::time::Instant::now();
     let job = loop {
-        let job = store.get(id).await.unwrap().unwrap();
+        let job = store.get(id, &optimus_common::store::Caller::Anonymous).await.unwrap().unwrap();
         if job.status.is_terminal() {
             break job;
         }

@@ -287,15 +287,13 @@ async fn compiled_beside(
 }
 
 /// The sandbox of a checker's or solution's language, or why the job cannot use it.
+/// A missing or outdated image is the platform's fault, not the job's: it fails
+/// the attempt (retried, then dead-lettered until an operator builds the image).
 async fn other_sandbox(ctx: &Context<'_>, language: &str) -> Result<Result<Sandbox, String>, SandboxError> {
     let Ok(lang) = ctx.registry.get(language) else {
         return Ok(Err(format!("language '{language}' is not in this worker's language registry")));
     };
-    match ctx.sandbox.for_language(lang).await {
-        Ok(sandbox) => Ok(Ok(sandbox)),
-        Err(e @ (SandboxError::ImageMissing { .. } | SandboxError::ImageOutdated { .. })) => Ok(Err(e.to_string())),
-        Err(e) => Err(e),
-    }
+    ctx.sandbox.for_language(lang).await.map(Ok)
 }
 
 /// Reaches each test's verdict.

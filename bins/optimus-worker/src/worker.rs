@@ -4,8 +4,11 @@
 //! list), claims the job, runs it in the [`Sandbox`] while watching for a cancel, and
 //! finishes it (result + removal from the processing list, atomically). A heartbeat
 //! keeps this worker's claim on its jobs; the same task gives back the jobs of dead
-//! peers, and those on its own list that no slot holds. On shutdown the slots stop popping and drain; a job still running at the
-//! drain deadline goes back to its queue.
+//! peers (once it has itself been connected for a heartbeat timeout, and only if
+//! they are still silent when their jobs are taken), and those on its own list that
+//! no slot holds. A task moves retried jobs whose backoff passed back to the queue.
+//! On shutdown the slots stop popping and drain; a job still running at the drain
+//! deadline goes back to the front of its queue.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -50,6 +53,9 @@ pub const STORE_RETRY_FOR: Duration = Duration::from_secs(120);
 /// Every how many heartbeats the containers of dead workers are swept.
 const SWEEP_EVERY_BEATS: u32 = 6;
 
+/// How often the retry set is checked for jobs whose backoff has passed.
+const PROMOTE_EVERY: Duration = Duration::from_millis(250);
+
 /// How often a running job's cancel marker is checked: cancels take effect within this.
 const CANCEL_POLL: Duration = Duration::from_millis(200);
 /// How long one `BLMOVE` waits; bounds how late a slot notices shutdown.
@@ -67,6 +73,13 @@ pub struct Worker {
     stranded: Mutex<HashSet<Uuid>>,
     /// The container engine stopped answering: slots wait until a probe finds it back.
     engine: EngineGate,
+    /// Since when every heartbeat has reached Redis (`None`: the last one failed).
+    /// Peers are presumed dead only after this worker has been connected for a
+    /// whole heartbeat timeout: after an outage, live peers need that long to beat again.
+    connected_since: Mutex<Option<tokio::time::Instant>>,
+    /// Jobs whose end this worker could not store because a peer had taken them
+    /// (this worker was presumed dead).
+    lost_ownership: std::sync::atomic::AtomicU64,
     /// Stops the pool (and removes its idle containers) when the worker goes.
     _pool: DropGuard,
 }
@@ -98,6 +111,8 @@ impl Worker {
             held: Mutex::new(HashSet::new()),
             stranded: Mutex::new(HashSet::new()),
             engine: EngineGate::default(),
+            connected_since: Mutex::new(Some(tokio::time::Instant::now())),
+            lost_ownership: std::sync::atomic::AtomicU64::new(0),
             _pool: stop_pool.drop_guard(),
         })
     }
@@ -110,7 +125,6 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let this = Arc::new(self);
         let lang = this.config.language.name.clone();
-        this.recover().await;
         this.sweep_containers().await;
 
         // Fires when the drain deadline passes: running jobs are then handed back.
@@ -124,6 +138,10 @@ impl Worker {
         let beat = tokio::spawn({
             let (this, stop) = (this.clone(), stop_beat.clone());
             async move { this.heartbeat(stop).await }
+        });
+        let promote = tokio::spawn({
+            let (this, stop) = (this.clone(), stop_beat.clone());
+            async move { this.promote(stop).await }
         });
         info!(
             worker = %this.id,
@@ -146,6 +164,7 @@ impl Worker {
         }
         stop_beat.cancel();
         let _ = beat.await;
+        let _ = promote.await;
         if let Some(pool) = this.sandbox.pool() {
             pool.close().await;
         }
@@ -157,7 +176,8 @@ impl Worker {
             return Ok(());
         }
         this.store.deregister_worker(&lang, &this.id).await?;
-        info!("worker stopped");
+        let lost = this.lost_ownership.load(std::sync::atomic::Ordering::Relaxed);
+        info!(jobs_taken_over_by_peers = lost, "worker stopped");
         Ok(())
     }
 
@@ -171,9 +191,16 @@ impl Worker {
             }
             if let Err(e) = self.store.heartbeat(&self.config.language.name, &self.id).await {
                 warn!(error = %e, "heartbeat failed");
+                *self.connected_since.lock().expect("connected lock") = None;
                 continue;
             }
-            self.recover().await;
+            let connected_for = {
+                let mut since = self.connected_since.lock().expect("connected lock");
+                since.get_or_insert_with(tokio::time::Instant::now).elapsed()
+            };
+            if connected_for >= Duration::from_secs(self.config.settings.heartbeat_timeout_secs) {
+                self.recover().await;
+            }
             self.rescan(false).await;
             // A worker that was killed and whose replacement started before its
             // heartbeat expired left containers no start-up sweep removed.
@@ -220,6 +247,22 @@ impl Worker {
             }
         }
         left
+    }
+
+    /// Moves retried jobs whose backoff has passed back to the queue.
+    async fn promote(&self, stop: CancellationToken) {
+        let (lang, queue) = (&self.config.language.name, &self.config.language.queue);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(PROMOTE_EVERY) => {}
+            }
+            match self.store.promote_due(lang, queue).await {
+                Ok(0) => {}
+                Ok(n) => info!(jobs = n, "retried jobs back in the queue after their backoff"),
+                Err(e) => warn!(error = %e, "cannot move due retries to the queue"),
+            }
+        }
     }
 
     /// Gives back the jobs of dead workers of this language.
@@ -349,7 +392,11 @@ impl Worker {
                 self.store_end(id, JobStatus::Cancelled, None, abort).await
             }
             Err(SandboxError::Cancelled) => {
-                self.give_back(id, "the worker shut down while running it").await;
+                // Not the job's fault: back to the front of the queue, uncounted.
+                match self.store.requeue_uncounted(id, &self.id, "its worker shut down while running it").await {
+                    Ok(outcome) => info!(?outcome, "job handed back at shutdown"),
+                    Err(e) => error!(error = %e, "could not hand the job back; a peer's recovery will"),
+                }
                 return;
             }
             Err(e @ (SandboxError::Docker(_) | SandboxError::ImageMissing { .. }))
@@ -392,9 +439,16 @@ impl Worker {
         let mut wait = Duration::from_millis(100);
         loop {
             match self.store.finish(id, &self.id, status, result, None).await {
-                Ok(true) => return true,
+                Ok(true) => {
+                    info!(status = status.as_str(), "job stored");
+                    return true;
+                }
                 Ok(false) => {
-                    warn!("the job was no longer this worker's (presumed dead and recovered); its end is not stored");
+                    let lost = self.lost_ownership.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    warn!(
+                        jobs_taken_over_by_peers = lost,
+                        "the job was no longer this worker's (presumed dead and recovered); its end is not stored"
+                    );
                     return true;
                 }
                 Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
@@ -417,7 +471,7 @@ impl Worker {
 
     async fn give_back(&self, id: Uuid, reason: &str) {
         match self.store.requeue(id, &self.id, reason).await {
-            Ok(RequeueOutcome::Failed) => warn!(reason, "job failed: out of attempts"),
+            Ok(RequeueOutcome::Failed) => warn!(reason, "job failed: out of attempts; on the dead-letter list"),
             Ok(outcome) => info!(?outcome, reason, "job handed back"),
             Err(e) => {
                 error!(error = %e, "could not hand the job back; it is recovered when this worker stops")

@@ -180,5 +180,19 @@ pub struct JobRecord {
     /// Why a `failed` job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why each attempt that the platform could not finish ended, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_errors: Vec<AttemptError>,
+    /// When a job waiting for a retry goes back to its queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
     pub result: Option<JobResult>,
+}
+
+/// One attempt that ended without a verdict: a worker died, a sandbox failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub attempt: u32,
+    pub error: String,
+    pub at: String,
 }

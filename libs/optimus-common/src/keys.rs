@@ -9,6 +9,12 @@
 //! | `optimus:processing:<worker>` | list | ids a worker has taken and not yet finished |
 //! | `optimus:workers:<language>` | set | ids of workers that serve a language |
 //! | `optimus:alive:<worker>` | string | a worker's heartbeat; expires when it stops beating |
+//! | `optimus:retry:<language>` | sorted set | ids of jobs waiting to be retried, scored by due time (ms) |
+//! | `optimus:dead:<language>` | list | ids of jobs that failed after their attempts (the dead letters) |
+//! | `optimus:apikeys` | hash | API key id -> the key's hash; any entry turns authentication on |
+//! | `optimus:apikey:<hash>` | hash | one API key: id, name, limits, created_at, revoked_at |
+//! | `optimus:owner:<key id>:active` | set | ids of that key's jobs that are queued or running |
+//! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
 
 use uuid::Uuid;
 
@@ -46,4 +52,29 @@ pub fn workers(language: &str) -> String {
 
 pub fn alive(worker: &str) -> String {
     format!("{PREFIX}:alive:{worker}")
+}
+
+pub fn retry(language: &str) -> String {
+    format!("{PREFIX}:retry:{language}")
+}
+
+pub fn dead(language: &str) -> String {
+    format!("{PREFIX}:dead:{language}")
+}
+
+pub fn api_keys() -> String {
+    format!("{PREFIX}:apikeys")
+}
+
+/// `hash`: the hex SHA-256 of the key; the key itself is never stored.
+pub fn api_key(hash: &str) -> String {
+    format!("{PREFIX}:apikey:{hash}")
+}
+
+pub fn owner_active(key_id: &str) -> String {
+    format!("{PREFIX}:owner:{key_id}:active")
+}
+
+pub fn owner_rate(key_id: &str) -> String {
+    format!("{PREFIX}:owner:{key_id}:rate")
 }

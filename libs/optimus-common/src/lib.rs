@@ -9,11 +9,13 @@
 //!   ([`JobStatus`], [`JobRecord`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
+//! - [`auth`]: API keys (only their hashes are stored) and who a caller is.
 //! - [`keys`]: the Redis key schema; no other file spells a key.
 //! - [`store`]: every Redis operation on jobs, the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
 //! - `testkit` (feature `testkit`): a private `redis-server` for tests.
 
+pub mod auth;
 pub mod config;
 pub mod image;
 pub mod job;
@@ -38,7 +40,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 }
 
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
-pub use job::{Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, TestCase};
+pub use job::{AttemptError, Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, TestCase};
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 pub use verdict::{JobResult, TestResult, Verdict};

@@ -19,6 +19,11 @@ pub struct Settings {
     /// `OPTIMUS_HEARTBEAT_TIMEOUT_SECS`, default 15: a worker silent this long is
     /// dead, and its jobs go back to their queue.
     pub heartbeat_timeout_secs: u64,
+    /// `OPTIMUS_RETRY_BASE_MS`, default 2000: the backoff before a job's second
+    /// attempt; it doubles with each attempt after.
+    pub retry_base_ms: u64,
+    /// `OPTIMUS_RETRY_MAX_MS`, default 60000: the longest backoff.
+    pub retry_max_ms: u64,
     /// What a job may ask for.
     pub limits: Limits,
 }
@@ -59,6 +64,8 @@ impl Default for Settings {
             job_ttl_secs: 86_400,
             max_attempts: 3,
             heartbeat_timeout_secs: 15,
+            retry_base_ms: 2_000,
+            retry_max_ms: 60_000,
             limits: Limits::default(),
         }
     }
@@ -88,7 +95,8 @@ pub struct SettingsError {
     pub expected: &'static str,
 }
 
-fn env_or<T: FromStr>(name: &'static str, default: T, expected: &'static str) -> Result<T, SettingsError> {
+/// Reads `name`, or `default` when it is unset or blank; `expected` says what parses.
+pub fn env_or<T: FromStr>(name: &'static str, default: T, expected: &'static str) -> Result<T, SettingsError> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|_| SettingsError { name, value, expected })
@@ -109,6 +117,8 @@ impl Settings {
             job_ttl_secs: env_or("OPTIMUS_JOB_TTL_SECS", d.job_ttl_secs, count)?,
             max_attempts: env_or("OPTIMUS_MAX_ATTEMPTS", d.max_attempts, count)?,
             heartbeat_timeout_secs: env_or("OPTIMUS_HEARTBEAT_TIMEOUT_SECS", d.heartbeat_timeout_secs, count)?,
+            retry_base_ms: env_or("OPTIMUS_RETRY_BASE_MS", d.retry_base_ms, count)?,
+            retry_max_ms: env_or("OPTIMUS_RETRY_MAX_MS", d.retry_max_ms, count)?,
             limits: Limits {
                 max_source_bytes: env_or("OPTIMUS_MAX_SOURCE_BYTES", l.max_source_bytes, count)?,
                 max_tests: env_or("OPTIMUS_MAX_TESTS", l.max_tests, count)?,

@@ -5,6 +5,11 @@
 //! processing list (`BLMOVE`), and [`Store::finish`] removes it only together with
 //! the result. A worker's heartbeat key expires when it dies; any worker of the same
 //! language then gives the dead one's jobs back to the queue ([`Store::recover_dead_workers`]).
+//!
+//! Retries: a job handed back with its attempt counted waits in its language's retry
+//! set for an exponential backoff with jitter ([`Store::promote_due`] moves it back
+//! to the queue when due); after its last attempt it ends `failed` and its id goes on
+//! its language's dead-letter list ([`Store::dead_letters`], [`Store::revive`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +19,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
-use crate::job::{JobRecord, JobSpec, JobStatus};
+use crate::config::LanguageConfig;
+use crate::job::{AttemptError, JobRecord, JobSpec, JobStatus};
 use crate::keys;
 use crate::settings::Settings;
 use crate::verdict::JobResult;
@@ -43,14 +49,70 @@ pub enum CancelOutcome {
 /// What happened to a job handed back by [`Store::requeue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequeueOutcome {
+    /// Back at the front of its queue.
     Requeued,
+    /// Waiting in the retry set for its backoff.
+    Delayed,
+    /// Out of attempts: `failed`, and on the dead-letter list.
     Failed,
     Cancelled,
+    /// Its worker beats again (it was not dead): nothing changed.
+    OwnerAlive,
     Gone,
 }
 
+/// What [`Store::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    Queued,
+    /// The language's queue holds `max_queue_depth` jobs.
+    QueueFull,
+    /// The owner's key is over its rate; it may submit again after this long.
+    RateLimited {
+        retry_after: Duration,
+    },
+    /// The owner's key has its most jobs queued or running.
+    TooManyActive,
+}
+
+/// Who submits or reads a job: nobody in particular (authentication is off), or
+/// the holder of an API key, with that key's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    Key { id: String, rate_per_min: u32, max_active: u32 },
+}
+
+impl Caller {
+    fn key_id(&self) -> &str {
+        match self {
+            Caller::Anonymous => "",
+            Caller::Key { id, .. } => id,
+        }
+    }
+}
+
+/// How the backoff of a retried job grows: `base * 2^(attempt - 1)`, at most `cap`,
+/// of which half is fixed and half random.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
 /// The fields of a job record that [`Store::get`] reads.
-const RECORD_FIELDS: [&str; 7] = ["language", "status", "created_at", "started_at", "finished_at", "attempts", "error"];
+const RECORD_FIELDS: [&str; 10] = [
+    "language",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "attempts",
+    "error",
+    "attempt_errors",
+    "retry_at_ms",
+    "owner",
+];
 
 struct Scripts {
     enqueue: Script,
@@ -58,6 +120,8 @@ struct Scripts {
     claim: Script,
     finish: Script,
     requeue: Script,
+    promote: Script,
+    revive: Script,
 }
 
 impl Scripts {
@@ -68,6 +132,8 @@ impl Scripts {
             claim: Script::new(include_str!("lua/claim.lua")),
             finish: Script::new(include_str!("lua/finish.lua")),
             requeue: Script::new(include_str!("lua/requeue.lua")),
+            promote: Script::new(include_str!("lua/promote.lua")),
+            revive: Script::new(include_str!("lua/revive.lua")),
         }
     }
 }
@@ -81,6 +147,7 @@ pub struct Store {
     ttl_secs: u64,
     max_attempts: u32,
     heartbeat_timeout_secs: u64,
+    backoff: Backoff,
 }
 
 fn now() -> String {
@@ -116,7 +183,16 @@ impl Store {
             ttl_secs: settings.job_ttl_secs,
             max_attempts: settings.max_attempts,
             heartbeat_timeout_secs: settings.heartbeat_timeout_secs,
+            backoff: Backoff {
+                base: Duration::from_millis(settings.retry_base_ms),
+                cap: Duration::from_millis(settings.retry_max_ms),
+            },
         })
+    }
+
+    /// A connection for the other modules of this crate that keep state in Redis.
+    pub(crate) fn conn(&self) -> Reconnecting {
+        self.conn.clone()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -125,24 +201,47 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a job and queues it atomically. `Ok(false)`: the queue already holds
-    /// `max_depth` jobs and nothing was written.
-    pub async fn enqueue(&self, id: Uuid, spec: &JobSpec, queue: &str, max_depth: usize) -> Result<bool, StoreError> {
+    /// Stores a job and queues it atomically, once the caller's limits and the
+    /// queue's depth allow it; otherwise nothing is written.
+    pub async fn enqueue(
+        &self,
+        id: Uuid,
+        spec: &JobSpec,
+        lang: &LanguageConfig,
+        caller: &Caller,
+    ) -> Result<EnqueueOutcome, StoreError> {
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
+        let (rate, max_active) = match caller {
+            Caller::Anonymous => (0, 0),
+            Caller::Key { rate_per_min, max_active, .. } => (*rate_per_min, *max_active),
+        };
+        let key_id = caller.key_id();
         let mut conn = self.conn.clone();
-        let queued: i64 = self
+        let (code, retry_after_ms): (i64, u64) = self
             .scripts
             .enqueue
             .key(keys::job(id))
-            .key(queue)
+            .key(&lang.queue)
+            .key(keys::owner_active(key_id))
+            .key(keys::owner_rate(key_id))
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&spec.language)
             .arg(now())
-            .arg(max_depth)
+            .arg(lang.max_queue_depth)
+            .arg(key_id)
+            .arg(rate)
+            .arg(max_active)
+            .arg(keys::retry(&lang.name))
+            .arg(keys::dead(&lang.name))
             .invoke_async(&mut conn)
             .await?;
-        Ok(queued == 1)
+        Ok(match code {
+            1 => EnqueueOutcome::Queued,
+            -1 => EnqueueOutcome::RateLimited { retry_after: Duration::from_millis(retry_after_ms) },
+            -2 => EnqueueOutcome::TooManyActive,
+            _ => EnqueueOutcome::QueueFull,
+        })
     }
 
     pub async fn queue_len(&self, queue: &str) -> Result<usize, StoreError> {
@@ -150,9 +249,35 @@ impl Store {
         Ok(conn.llen(queue).await?)
     }
 
-    /// The job as the API shows it, or `None` if there is no such job.
-    /// (Reads [`RECORD_FIELDS`] and the result.)
-    pub async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+    /// How many of a language's jobs are queued, waiting for a retry, and dead-lettered.
+    pub async fn depths(&self, lang: &LanguageConfig) -> Result<(usize, usize, usize), StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::pipe()
+            .llen(&lang.queue)
+            .zcard(keys::retry(&lang.name))
+            .llen(keys::dead(&lang.name))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Redis's memory in use and its `maxmemory` (0: unlimited), in bytes.
+    pub async fn memory(&self) -> Result<MemoryUse, StoreError> {
+        let mut conn = self.conn.clone();
+        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        let field = |name: &str| {
+            info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok()).unwrap_or(0)
+        };
+        let policy = info
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+            .map(|p| p.trim().to_string())
+            .unwrap_or_default();
+        Ok(MemoryUse { used: field("used_memory"), max: field("maxmemory"), policy })
+    }
+
+    /// The job as the API shows it, or `None` if there is no such job or it
+    /// belongs to a key other than `caller`'s. (Reads [`RECORD_FIELDS`] and the result.)
+    pub async fn get(&self, id: Uuid, caller: &Caller) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
         // Only the fields the answer shows: never the spec, which can be as large
         // as a request body, on every poll.
@@ -160,7 +285,7 @@ impl Store {
             redis::pipe().hget(keys::job(id), &RECORD_FIELDS[..]).get(keys::result(id)).query_async(&mut conn).await?;
         let fields: HashMap<&str, String> =
             RECORD_FIELDS.iter().zip(values).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
-        if fields.is_empty() {
+        if fields.is_empty() || fields.get("owner").is_some_and(|owner| owner != caller.key_id()) {
             return Ok(None);
         }
         let corrupt = |why: String| StoreError::Corrupt { id, why };
@@ -179,11 +304,22 @@ impl Store {
             finished_at: parse_time(id, &fields, "finished_at")?,
             attempts: fields.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
             error: fields.get("error").cloned(),
+            attempt_errors: fields
+                .get("attempt_errors")
+                .map(|log| serde_json::from_str(log))
+                .transpose()
+                .map_err(|e| corrupt(format!("attempt_errors: {e}")))?
+                .unwrap_or_default(),
+            retry_at: fields
+                .get("retry_at_ms")
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_millis),
             result,
         }))
     }
 
-    pub async fn cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError> {
+    /// Cancels a job of `caller`'s (another key's job is [`CancelOutcome::Missing`]).
+    pub async fn cancel(&self, id: Uuid, caller: &Caller) -> Result<CancelOutcome, StoreError> {
         let mut conn = self.conn.clone();
         let outcome: String = self
             .scripts
@@ -193,6 +329,7 @@ impl Store {
             .arg(id.to_string())
             .arg(now())
             .arg(self.ttl_secs)
+            .arg(caller.key_id())
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome.as_str() {
@@ -265,16 +402,17 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Hands a job on `worker`'s processing list back to its queue, or fails it if
-    /// it has used its attempts.
+    /// Hands a job on `worker`'s processing list back: to the retry set for its
+    /// backoff, or to `failed` and the dead-letter list when out of attempts.
+    /// `reason` is kept in the job's attempt log.
     pub async fn requeue(&self, id: Uuid, worker: &str, reason: &str) -> Result<RequeueOutcome, StoreError> {
-        self.hand_back(id, worker, reason, true).await
+        self.hand_back(id, worker, reason, HandBack::Counted).await
     }
 
-    /// Hands a running job back to its queue without counting the attempt: the
-    /// platform (the container engine) failed, not the job.
+    /// Hands a running job back to the front of its queue without counting the
+    /// attempt: the platform (the container engine, a worker stopping) failed, not the job.
     pub async fn requeue_uncounted(&self, id: Uuid, worker: &str, reason: &str) -> Result<RequeueOutcome, StoreError> {
-        self.hand_back(id, worker, reason, false).await
+        self.hand_back(id, worker, reason, HandBack::Uncounted).await
     }
 
     async fn hand_back(
@@ -282,29 +420,106 @@ impl Store {
         id: Uuid,
         worker: &str,
         reason: &str,
-        counts: bool,
+        how: HandBack,
     ) -> Result<RequeueOutcome, StoreError> {
         let mut conn = self.conn.clone();
+        let jitter =
+            f64::from(u16::from_le_bytes([Uuid::new_v4().as_bytes()[0], Uuid::new_v4().as_bytes()[1]])) / 65_536.0;
         let outcome: String = self
             .scripts
             .requeue
             .key(keys::job(id))
             .key(keys::processing(worker))
             .key(keys::cancel(id))
+            .key(keys::alive(worker))
             .arg(id.to_string())
             .arg(self.max_attempts)
             .arg(reason)
             .arg(now())
             .arg(self.ttl_secs)
-            .arg(if counts { "0" } else { "1" })
+            .arg(if how == HandBack::Uncounted { "1" } else { "0" })
+            .arg(if how == HandBack::FromDeadPeer { "1" } else { "0" })
+            .arg(self.backoff.base.as_millis() as u64)
+            .arg(self.backoff.cap.as_millis() as u64)
+            .arg(jitter)
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome.as_str() {
             "requeued" => RequeueOutcome::Requeued,
+            "delayed" => RequeueOutcome::Delayed,
             "failed" => RequeueOutcome::Failed,
             "cancelled" => RequeueOutcome::Cancelled,
+            "alive" => RequeueOutcome::OwnerAlive,
             _ => RequeueOutcome::Gone,
         })
+    }
+
+    /// Moves the jobs of `language`'s retry set whose backoff has passed to the
+    /// front of `queue`. Returns how many moved.
+    pub async fn promote_due(&self, language: &str, queue: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(self
+            .scripts
+            .promote
+            .key(keys::retry(language))
+            .key(queue)
+            .arg(keys::job_prefix())
+            .arg(PROMOTE_BATCH)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// The dead letters of `language`, newest first: each id with its record, or
+    /// `None` where the record has expired.
+    pub async fn dead_letters(&self, language: &str) -> Result<Vec<(Uuid, Option<DeadLetter>)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn.lrange(keys::dead(language), 0, -1).await?;
+        let mut letters = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let Ok(id) = Uuid::parse_str(&raw) else { continue };
+            type Fields = (Option<String>, Option<u32>, Option<String>, Option<String>, Option<String>);
+            let (status, attempts, error, finished_at, log): Fields = redis::cmd("HMGET")
+                .arg(keys::job(id))
+                .arg(&["status", "attempts", "error", "finished_at", "attempt_errors"])
+                .query_async(&mut conn)
+                .await?;
+            let letter = status.map(|status| DeadLetter {
+                status,
+                attempts: attempts.unwrap_or(0),
+                error: error.unwrap_or_default(),
+                finished_at: finished_at.unwrap_or_default(),
+                attempt_errors: log.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+            });
+            letters.push((id, letter));
+        }
+        Ok(letters)
+    }
+
+    /// Gives a dead-lettered job of `language` a new set of attempts.
+    pub async fn revive(&self, id: Uuid, language: &str) -> Result<ReviveOutcome, StoreError> {
+        let mut conn = self.conn.clone();
+        let outcome: String = self
+            .scripts
+            .revive
+            .key(keys::job(id))
+            .key(keys::dead(language))
+            .arg(id.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome.as_str() {
+            "requeued" => ReviveOutcome::Requeued,
+            "missing" => ReviveOutcome::Expired,
+            other => ReviveOutcome::NotFailed(other.to_string()),
+        })
+    }
+
+    /// Empties `language`'s dead-letter list (the job records expire with their TTL).
+    /// Returns how many ids it held.
+    pub async fn purge_dead(&self, language: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        let (len, _): (usize, ()) =
+            redis::pipe().atomic().llen(keys::dead(language)).del(keys::dead(language)).query_async(&mut conn).await?;
+        Ok(len)
     }
 
     pub async fn is_cancel_requested(&self, id: Uuid) -> Result<bool, StoreError> {
@@ -378,7 +593,13 @@ impl Store {
                 let Ok(id) = Uuid::parse_str(&id) else {
                     continue;
                 };
-                let outcome = self.requeue(id, &worker, "its worker stopped responding").await?;
+                // Fenced: the script re-checks, in the same step, that the worker
+                // is still silent, so a live peer never loses a job it runs.
+                let outcome =
+                    self.hand_back(id, &worker, "its worker stopped responding", HandBack::FromDeadPeer).await?;
+                if outcome == RequeueOutcome::OwnerAlive {
+                    break;
+                }
                 recovered.push((id, outcome));
             }
             let left: usize = conn.llen(keys::processing(&worker)).await?;
@@ -390,11 +611,54 @@ impl Store {
     }
 }
 
+/// Redis's memory, as `INFO memory` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryUse {
+    pub used: u64,
+    /// 0: no limit.
+    pub max: u64,
+    pub policy: String,
+}
+
+/// How a job is handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandBack {
+    /// By its own worker; the attempt counts.
+    Counted,
+    /// By its own worker; the platform failed, so the attempt does not count.
+    Uncounted,
+    /// By a peer, from a worker presumed dead; only if it still is.
+    FromDeadPeer,
+}
+
+/// Most jobs [`Store::promote_due`] moves in one step.
+const PROMOTE_BATCH: usize = 100;
+
+/// A job on a dead-letter list, as `optimus-cli jobs dead` shows it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub status: String,
+    pub attempts: u32,
+    pub error: String,
+    pub finished_at: String,
+    pub attempt_errors: Vec<AttemptError>,
+}
+
+/// What [`Store::revive`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviveOutcome {
+    Requeued,
+    /// The job's record has expired; its id was dropped from the list.
+    Expired,
+    /// The job is not `failed` (revived already, or never failed); dropped from the list.
+    NotFailed(String),
+}
+
 /// A connection that survives a Redis restart: the connection manager notices a
 /// dropped connection only when a command fails on it, so such a failure is
 /// retried once on the fresh connection. Every operation here tolerates a repeat.
 #[derive(Clone)]
-struct Reconnecting(ConnectionManager);
+pub(crate) struct Reconnecting(ConnectionManager);
 
 /// How long to give the connection manager to reconnect before the one retry.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);

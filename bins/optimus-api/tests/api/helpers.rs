@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use optimus_api::AppState;
 use optimus_common::testkit::RedisServer;
 use optimus_common::{LanguageRegistry, Settings, Store};
@@ -35,7 +33,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &mut LanguageRegi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState { store: store.clone(), registry: Arc::new(registry), settings: Arc::new(settings) };
+    let state = AppState::new(store.clone(), registry, settings, optimus_api::ApiConfig::default());
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     TestApp { base, redis, store, http: reqwest::Client::new(), shutdown }
 }

@@ -98,19 +98,82 @@ async fn a_full_queue_refuses_with_503_and_retry_after() {
 }
 
 #[tokio::test]
-async fn health_follows_redis() {
+async fn health_says_which_dependency_is_down() {
     let mut app = spawn_app().await;
+    // No worker yet: Redis is fine, the languages have no one to run their jobs.
     let (status, body) = app.get("/health").await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    assert_eq!((status, body["status"].as_str()), (200, Some("degraded")), "{body}");
+    assert_eq!(body["dependencies"]["redis"]["status"], "ok", "{body}");
+    assert_eq!(body["dependencies"]["workers"]["python"]["status"], "no_worker", "{body}");
+    let registry = optimus_common::LanguageRegistry::load(&app.redis.settings().languages_file).unwrap();
+    for lang in registry.languages() {
+        app.store.register_worker(&lang.name, &format!("{}-w", lang.name)).await.unwrap();
+    }
+    let (status, body) = app.get("/health").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")), "{body}");
+    assert_eq!(body["dependencies"]["workers"]["python"]["workers"], 1, "{body}");
 
     app.redis.stop();
     let (status, body) = app.get("/health").await;
     assert_eq!(status, 503, "{body}");
+    assert_eq!(body["dependencies"]["redis"]["status"], "unreachable", "{body}");
     assert_eq!(body["error"]["code"], "redis_unreachable");
+    // Submissions are refused with a JSON error and a time to come back.
+    let res = app.http.post(format!("{}/jobs", app.base)).json(&python_job()).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    assert!(res.headers().get("retry-after").is_some());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
 
     app.redis.restart();
     let (status, _) = app.get("/health").await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn new_jobs_are_refused_before_redis_runs_out_of_memory() {
+    use redis::AsyncCommands;
+    let app = spawn_app().await;
+    assert_eq!(app.post_job(&python_job()).await.0, 202);
+    // A maxmemory just above what Redis uses now: past 90 % of it, new jobs wait.
+    let mut conn = redis::Client::open(app.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let used = app.store.memory().await.unwrap().used;
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + used / 20).query_async(&mut conn).await.unwrap();
+    let _: Option<String> = conn.get("anything").await.unwrap();
+    // The API's reading is at most a second old; poll until it has seen the new limit.
+    let start = std::time::Instant::now();
+    let body = loop {
+        let res = app.http.post(format!("{}/jobs", app.base)).json(&python_job()).send().await.unwrap();
+        if res.status().as_u16() == 503 {
+            assert!(res.headers().get("retry-after").is_some());
+            break res.json::<serde_json::Value>().await.unwrap();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "never refused");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    let (_, health) = app.get("/health").await;
+    assert_eq!(health["dependencies"]["redis"]["status"], "nearly_full", "{health}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_on_its_announced_length() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A gigabyte announced, not a byte of it sent: the answer comes anyway.
+    conn.write_all(
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
 }
 
 #[tokio::test]

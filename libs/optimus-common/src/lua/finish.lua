@@ -21,5 +21,7 @@ if ARGV[4] ~= '' then
   redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[7])
 end
 redis.call('DEL', KEYS[4])
+local active = redis.call('HGET', KEYS[1], 'active')
+if active then redis.call('SREM', active, ARGV[1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 return 1

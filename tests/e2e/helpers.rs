@@ -67,8 +67,7 @@ pub async fn stack_configured(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state =
-        AppState { store: store.clone(), registry: Arc::new(registry.clone()), settings: Arc::new(settings.clone()) };
+    let state = AppState::new(store.clone(), registry.clone(), settings.clone(), optimus_api::ApiConfig::default());
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     let mut workers = Vec::new();
     let registry = Arc::new(registry);

@@ -145,7 +145,7 @@ async fn shutdown_drains_the_running_job() {
     stack.wait_for(&id, |s| s == "running").await;
     let store = stack.store.clone();
     stack.stop().await;
-    let finished = store.get(id.parse().unwrap()).await.unwrap().unwrap();
+    let finished = store.get(id.parse().unwrap(), &optimus_common::store::Caller::Anonymous).await.unwrap().unwrap();
     assert_eq!(finished.status, optimus_common::JobStatus::Completed);
     assert_eq!(finished.result.unwrap().overall_status, Some(optimus_common::Verdict::Accepted));
 }
@@ -235,7 +235,7 @@ async fn without_reuse_every_job_gets_a_fresh_container() {
 async fn a_killed_workers_pooled_containers_are_gone_after_a_restart() {
     let redis = RedisServer::start();
     let settings = redis.settings();
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_optimus-worker"))
+    let mut worker = std::process::Command::new(optimus_tests::binary("optimus-worker"))
         .args(["--language", "python", "--pool-size", "3"])
         .env("REDIS_URL", redis.url())
         .env("OPTIMUS_LANGUAGES", &settings.languages_file)
@@ -317,10 +317,13 @@ async fn a_job_stranded_on_a_live_workers_list_goes_back_to_its_queue() {
         .hset_multiple(&job_key, &[("status", "running"), ("worker", worker.as_str()), ("attempts", "1")])
         .await
         .unwrap();
-    // The worker's own rescans find it held by no slot, twice, and hand it back.
+    // The worker's own rescans find it held by no slot, twice, and hand it back:
+    // to the retry set for its backoff (no C worker runs here to move it on).
     let back = stack.wait_for(&id, |s| s == "queued").await;
     assert_eq!(back["status"], "queued");
-    assert_eq!(stack.store.queue_len(&keys::queue("c")).await.unwrap(), 1);
+    assert!(back["retry_at"].is_string(), "{back}");
+    let registry = optimus_common::LanguageRegistry::load(optimus_tests::languages_file()).unwrap();
+    assert_eq!(stack.store.depths(registry.get("c").unwrap()).await.unwrap(), (0, 1, 0));
     assert!(stack.store.processing(&worker).await.unwrap().is_empty());
     stack.stop().await;
 }

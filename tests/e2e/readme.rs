@@ -41,7 +41,7 @@ fn contains(actual: &Value, shown: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_examples_end_as_shown() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 7, "found only {} examples", examples.len());
     let mut stack = stack(&["python"]).await;

@@ -1,0 +1,68 @@
+//! The API's own settings, read from the environment once at start. Each field
+//! says its variable and its default; [`ApiConfig::default`] is exactly the defaults.
+
+use std::time::Duration;
+
+use optimus_common::settings::{env_or, SettingsError};
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `API_HOST`, default `127.0.0.1`: anyone who reaches the port can run code, so
+    /// listening on other interfaces is a choice to make, not a default.
+    pub host: String,
+    /// `API_PORT`, default 8080.
+    pub port: u16,
+    /// `OPTIMUS_ALLOW_ANONYMOUS`, default off: set to 1 to listen on a non-loopback
+    /// address while no API key exists (everyone who reaches the port may run code).
+    pub allow_anonymous: bool,
+    /// `OPTIMUS_REQUEST_TIMEOUT_SECS`, default 30: a request (its body included) that
+    /// takes longer gets 408, so slow clients cannot hold connections.
+    pub request_timeout: Duration,
+    /// `OPTIMUS_HEADER_TIMEOUT_SECS`, default 10: a connection whose request headers
+    /// do not arrive within this is closed.
+    pub header_timeout: Duration,
+    /// `OPTIMUS_REDIS_MEMORY_HIGH_PERCENT`, default 90: new jobs are refused (503)
+    /// while Redis uses this share of its `maxmemory` or more, before it runs out.
+    pub redis_memory_high_percent: u8,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            allow_anonymous: false,
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            redis_memory_high_percent: 90,
+        }
+    }
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let d = ApiConfig::default();
+        let secs = "a whole number of seconds";
+        let percent: u8 = env_or("OPTIMUS_REDIS_MEMORY_HIGH_PERCENT", d.redis_memory_high_percent, "a percentage")?;
+        if !(1..=100).contains(&percent) {
+            return Err(SettingsError {
+                name: "OPTIMUS_REDIS_MEMORY_HIGH_PERCENT",
+                value: percent.to_string(),
+                expected: "a percentage from 1 to 100",
+            });
+        }
+        Ok(ApiConfig {
+            host: env_or("API_HOST", d.host, "a host name or IP address")?,
+            port: env_or("API_PORT", d.port, "a port number")?,
+            allow_anonymous: env_or::<String>("OPTIMUS_ALLOW_ANONYMOUS", "0".into(), "0 or 1")? == "1",
+            request_timeout: Duration::from_secs(env_or("OPTIMUS_REQUEST_TIMEOUT_SECS", 30, secs)?),
+            header_timeout: Duration::from_secs(env_or("OPTIMUS_HEADER_TIMEOUT_SECS", 10, secs)?),
+            redis_memory_high_percent: percent,
+        })
+    }
+
+    /// Whether the API listens on the loopback interface only.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}

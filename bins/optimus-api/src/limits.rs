@@ -1,0 +1,55 @@
+//! What the API refuses before it does any work: a body announced larger than the
+//! cap (refused on its `Content-Length`, before a byte of it is read; a chunked body
+//! is cut off at the cap as it arrives), a request slower than the timeout, and new
+//! jobs while Redis is close to its `maxmemory` (so that it never runs out
+//! mid-write and no accepted job is lost to an out-of-memory error).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub async fn body_and_time(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let cap = state.settings.limits.max_body_bytes;
+    let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > cap as u64) {
+        return Err(ApiError::body_too_large(cap));
+    }
+    let limit = state.api.request_timeout;
+    tokio::time::timeout(limit, next.run(req)).await.map_err(|_| ApiError::TooSlow { secs: limit.as_secs() })
+}
+
+/// How long one reading of Redis's memory is trusted.
+const MEMORY_READING_TTL: Duration = Duration::from_secs(1);
+
+/// Redis's memory, read at most once a second whatever the rate of submissions.
+#[derive(Default)]
+pub struct MemoryWatch {
+    last: Mutex<Option<(Instant, u64, u64)>>,
+}
+
+impl MemoryWatch {
+    /// Refuses a new job while Redis uses `high_percent` of its `maxmemory` or more.
+    pub async fn admit(&self, state: &AppState) -> Result<(), ApiError> {
+        let cached = *self.last.lock().expect("memory lock");
+        let (used, max) = match cached {
+            Some((at, used, max)) if at.elapsed() < MEMORY_READING_TTL => (used, max),
+            _ => {
+                let m = state.store.memory().await?;
+                *self.last.lock().expect("memory lock") = Some((Instant::now(), m.used, m.max));
+                (m.used, m.max)
+            }
+        };
+        let high = max / 100 * u64::from(state.api.redis_memory_high_percent);
+        if max > 0 && used >= high {
+            return Err(ApiError::StorageFull { used, max });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Soak test (not part of CI): runs N mixed jobs through a private Optimus stack and
+# reports what must be zero and what must stay bounded.
+#
+#   scripts/soak.sh 10000 [rate per second, default 4]
+#
+# It starts its own redis-server (append-only file), API and one worker per language
+# (release builds), runs `optimus-bench soak`, then prints: lost jobs, failed jobs,
+# misjudged jobs, duplicate results (a job stored twice, from the workers' logs),
+# containers left behind, the peak RSS of the API and of each worker, and Redis's
+# memory at the start and at the end. Logs stay in the directory it prints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="${1:?usage: scripts/soak.sh N [rate]}"
+rate="${2:-4}"
+dir=$(mktemp -d /tmp/optimus-soak.XXXXXX)
+echo "==> soak: $jobs jobs at $rate/s; logs in $dir"
+
+cargo build -q --release -p optimus-api -p optimus-worker -p optimus-cli -p optimus-bench
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export REDIS_URL="redis://127.0.0.1:$redis_port" API_PORT="$api_port" NO_COLOR=1
+redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --dir "$dir" \
+  --maxmemory 2gb --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+target/release/optimus-api >"$dir/api.log" 2>&1 &
+api_pid=$!
+pids+=("$api_pid")
+languages=$(target/release/optimus-cli list-langs | awk 'NR > 1 { print $1 }')
+declare -A worker_pid
+for lang in $languages; do
+  target/release/optimus-worker --language "$lang" >"$dir/worker-$lang.log" 2>&1 &
+  worker_pid[$lang]=$!
+  pids+=("$!")
+done
+for _ in $(seq 300); do curl -fs "http://127.0.0.1:$api_port/health" | grep -q '"status":"ok"' && break; sleep 0.2; done
+mem_start=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
+
+status=0
+target/release/optimus-bench --api "http://127.0.0.1:$api_port" --out "$dir" soak --jobs "$jobs" --rate "$rate" || status=$?
+
+mem_end=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
+peak() { awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+echo "==> peak RSS (VmHWM)"
+echo "  api: $(peak "$api_pid")"
+for lang in $languages; do echo "  worker-$lang: $(peak "${worker_pid[$lang]}")"; done
+
+# Stop the workers (drained), then count what they left.
+worker_ids=$(grep -ho 'worker serving worker=[^ ]*' "$dir"/worker-*.log | sed 's/.*worker=//')
+for lang in $languages; do kill "${worker_pid[$lang]}"; done
+for lang in $languages; do wait "${worker_pid[$lang]}" 2>/dev/null || true; done
+leaked=0
+for id in $worker_ids; do
+  leaked=$((leaked + $(docker ps -aq --filter "label=optimus.worker=$id" | wc -l)))
+done
+dups=$(grep -ho 'job{id=[0-9a-f-]*}: optimus_worker::worker: job stored' "$dir"/worker-*.log | sort | uniq -d | wc -l)
+stored=$(grep -ho 'job{id=[0-9a-f-]*}: optimus_worker::worker: job stored' "$dir"/worker-*.log | wc -l)
+echo "==> after the workers stopped"
+echo "  results stored: $stored; duplicate results: $dups"
+echo "  containers left: $leaked"
+echo "  redis used_memory: start $((mem_start / 1024)) KiB, end $((mem_end / 1024)) KiB"
+[ "$dups" -eq 0 ] && [ "$leaked" -eq 0 ] || status=1
+exit $status
