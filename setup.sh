@@ -59,8 +59,11 @@ echo "==> building optimus-api and optimus-worker (release)"
 cargo build -q --release -p optimus-api -p optimus-worker
 
 if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
-  echo "==> starting redis-server on port $REDIS_PORT (append-only file in $state/redis)"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --dir "$PWD/$state/redis" \
+  echo "==> starting redis-server on port $REDIS_PORT (append-only file in $state/redis, maxmemory ${REDIS_MAXMEMORY:-1gb})"
+  # Append-only file (acknowledged writes survive a crash of Redis), and no eviction
+  # (an evicting Redis would drop queued jobs): the API refuses new jobs near maxmemory.
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --appendfsync everysec \
+    --maxmemory "${REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction --dir "$PWD/$state/redis" \
     --daemonize yes --pidfile "$PWD/$state/redis.pid" --logfile "$PWD/$state/logs/redis.log"
 fi
 # PONG, not just an answer: while Redis loads its append-only file it answers
