@@ -262,6 +262,28 @@ for pid in kids:
 print('done')
 "#;
 
+/// A tree of spinning processes shares the container's CPU quota with the
+/// launcher that must stop it: the launcher runs at a priority the program has
+/// and can never get, so it is not starved (a soak of fork bombs under load
+/// found runs outliving every deadline before it did).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_program_runs_below_its_watchers_priority_and_cannot_rise() {
+    let mut stack = stack(&["python"]).await;
+    let source = r#"
+import os
+print(os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, os.getppid()))
+try:
+    os.setpriority(os.PRIO_PROCESS, 0, -1)
+    print('raised')
+except PermissionError:
+    print('refused')
+"#;
+    let done = stack.run(&python(source, json!([{ "input": "" }]), 2000, 128)).await;
+    let result = expect(&done, "accepted");
+    assert_eq!(test_field(&result, 0, "stdout"), "0 -20\nrefused\n", "{}", summary(&done));
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_is_the_peak_of_the_whole_process_tree() {
     let mut stack = stack(&["python"]).await;

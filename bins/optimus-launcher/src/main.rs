@@ -185,6 +185,11 @@ fn child(args: &RunArgs, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, en
         sys::exit_now(127)
     };
     sys::reset_signals();
+    // The program runs at the ordinary priority, below its watcher's; once it is
+    // the sandbox user it can never raise it.
+    if let Err(e) = sys::set_nice(0) {
+        fail("cannot reset the priority", e);
+    }
     // The OOM killer takes the program before the runner or the launcher.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     let _ = sys::setsid();
@@ -258,7 +263,15 @@ fn check_private() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The launcher's nice value while it watches a run. The program's processes
+/// share the container's CPU quota with it: a tree of hundreds of spinning
+/// processes at nice 0 would otherwise starve the launcher of the CPU it needs to
+/// see the limit pass and kill them (a fork bomb then outlived every deadline).
+const WATCHER_NICE: libc::c_int = -20;
+
 fn run(args: &RunArgs) -> std::io::Result<()> {
+    sys::set_nice(WATCHER_NICE)
+        .map_err(|e| std::io::Error::other(format!("cannot raise the launcher's priority (CAP_SYS_NICE): {e}")))?;
     check_private()?;
     sys::become_subreaper()?;
     prepare_scratch()?;

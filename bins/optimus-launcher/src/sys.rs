@@ -116,6 +116,14 @@ pub fn become_user(uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets this process's nice value. Lowering it (below its current one) needs
+/// CAP_SYS_NICE, which the container grants and the sandbox user never holds.
+pub fn set_nice(value: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain integers; `0` is the calling process. The `which` argument's
+    // type differs between C libraries, hence the cast.
+    check(unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, value) }).map(|_| ())
+}
+
 /// Makes this process the reaper of every orphan below it, so that nothing a
 /// program forks escapes being killed, reaped and counted.
 pub fn become_subreaper() -> io::Result<()> {

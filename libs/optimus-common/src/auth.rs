@@ -11,7 +11,24 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::keys;
-use crate::store::{Caller, Store, StoreError};
+use crate::store::{Store, StoreError};
+
+/// Who submits or reads a job: nobody in particular (authentication is off), or
+/// the holder of an API key, with that key's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    Key { id: String, rate_per_min: u32, max_active: u32 },
+}
+
+impl Caller {
+    pub(crate) fn key_id(&self) -> &str {
+        match self {
+            Caller::Anonymous => "",
+            Caller::Key { id, .. } => id,
+        }
+    }
+}
 
 /// What is stored about a key (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
+pub use crate::auth::Caller;
 use crate::config::LanguageConfig;
 use crate::job::{AttemptError, JobRecord, JobSpec, JobStatus};
 use crate::keys;
@@ -73,23 +74,6 @@ pub enum EnqueueOutcome {
     },
     /// The owner's key has its most jobs queued or running.
     TooManyActive,
-}
-
-/// Who submits or reads a job: nobody in particular (authentication is off), or
-/// the holder of an API key, with that key's limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Anonymous,
-    Key { id: String, rate_per_min: u32, max_active: u32 },
-}
-
-impl Caller {
-    fn key_id(&self) -> &str {
-        match self {
-            Caller::Anonymous => "",
-            Caller::Key { id, .. } => id,
-        }
-    }
 }
 
 /// How the backoff of a retried job grows: `base * 2^(attempt - 1)`, at most `cap`,

@@ -27,9 +27,11 @@ const LABEL_WORKER: &str = "optimus.worker";
 const LABEL_DEPLOYMENT: &str = "optimus.deployment";
 
 /// The runner and launcher run as the container's root with these capabilities
-/// only: to become the sandbox user, and to kill what it leaves. Everything the
-/// program runs drops them with its uid; `no-new-privileges` keeps them dropped.
-const CAPABILITIES: [&str; 3] = ["SETUID", "SETGID", "KILL"];
+/// only: to become the sandbox user, to kill what it leaves, and to run above the
+/// program's priority (so a tree of spinning processes cannot starve the launcher
+/// that must kill it). Everything the program runs drops them with its uid;
+/// `no-new-privileges` keeps them dropped.
+const CAPABILITIES: [&str; 4] = ["SETUID", "SETGID", "KILL", "SYS_NICE"];
 
 pub(super) fn mb(n: i64) -> i64 {
     n * 1024 * 1024

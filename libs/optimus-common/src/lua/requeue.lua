@@ -47,7 +47,11 @@ if attempts >= tonumber(ARGV[2]) then
   redis.call('HDEL', KEYS[1], 'worker')
   if active then redis.call('SREM', active, ARGV[1]) end
   local dead = redis.call('HGET', KEYS[1], 'dead')
-  if dead then redis.call('LPUSH', dead, ARGV[1]) end
+  if dead then
+    redis.call('LPUSH', dead, ARGV[1])
+    -- Bounded: the newest 100,000 ids (about 5 MB); their records expire with their TTL.
+    redis.call('LTRIM', dead, 0, 99999)
+  end
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   return 'failed'
 end
