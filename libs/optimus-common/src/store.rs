@@ -407,8 +407,9 @@ impl Store {
         how: HandBack,
     ) -> Result<RequeueOutcome, StoreError> {
         let mut conn = self.conn.clone();
-        let jitter =
-            f64::from(u16::from_le_bytes([Uuid::new_v4().as_bytes()[0], Uuid::new_v4().as_bytes()[1]])) / 65_536.0;
+        // A number in [0, 1) from the operating system's random source.
+        let random = Uuid::new_v4();
+        let jitter = f64::from(u16::from_le_bytes([random.as_bytes()[0], random.as_bytes()[1]])) / 65_536.0;
         let outcome: String = self
             .scripts
             .requeue
