@@ -29,6 +29,21 @@ pub async fn containers_of(job_id: &str) -> Vec<String> {
     containers_with(&format!("optimus.job={job_id}")).await
 }
 
+/// Whether a program runs now in a container labelled `label`: a process of the
+/// sandbox user (uid 10001) there.
+pub async fn program_runs(label: &str) -> bool {
+    let docker = docker().await;
+    for id in containers_with(label).await {
+        // The engine needs the pid column to map host processes to the container.
+        let options = bollard::query_parameters::TopOptionsBuilder::new().ps_args("-o pid,uid").build();
+        let Ok(top) = docker.top_processes(&id, Some(options)).await else { continue };
+        if top.processes.unwrap_or_default().iter().any(|p| p.get(1).map(|u| u.trim()) == Some("10001")) {
+            return true;
+        }
+    }
+    false
+}
+
 async fn eventually_none(label: &str) {
     let start = Instant::now();
     while !containers_with(label).await.is_empty() {
