@@ -65,13 +65,17 @@ fn kill_round(spared: &Spared) -> io::Result<usize> {
 }
 
 /// Kills every process the spared set does not hold, until none is left alive,
-/// and reaps those that were this process's children (as a subreaper, every
+/// then reaps those that were this process's children (as a subreaper, every
 /// descendant ends up one). Returns false if some survived every round.
+///
+/// Nothing is reaped until nothing is left alive: a killed process keeps its pid
+/// (and its place under the container's process limit) until it is reaped, so a
+/// fork bomb's survivors find no free pid to fork into while the rounds go on.
 pub fn sweep(spared: &Spared) -> bool {
     for round in 0..2000 {
         let signalled = kill_round(spared).unwrap_or(1);
-        while let Ok(true) = sys::reap_any(false) {}
         if signalled == 0 {
+            while let Ok(true) = sys::reap_any(false) {}
             return true;
         }
         if round > 10 {
