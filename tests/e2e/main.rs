@@ -4,6 +4,7 @@
 
 mod cancel;
 mod engine;
+mod events;
 mod helpers;
 mod hostile;
 mod judging;

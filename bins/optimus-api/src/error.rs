@@ -38,8 +38,8 @@ pub enum ApiError {
     RateLimited { per_min: u32, retry_after: std::time::Duration },
     #[error("this key has {max} jobs queued or running, its limit; wait for some to finish")]
     TooManyActive { max: u32 },
-    #[error("job storage is nearly full ({used} of {max} bytes); new jobs are refused until it drains")]
-    StorageFull { used: u64, max: u64 },
+    #[error("job storage is full ({0}); new jobs are refused until it drains, retry later")]
+    StorageFull(String),
     #[error("the request took longer than {secs} s to arrive and be answered; send it faster or smaller")]
     TooSlow { secs: u64 },
     #[error("job storage is unavailable")]
@@ -71,7 +71,7 @@ impl ApiError {
             ApiError::KeyRevoked { .. } => (StatusCode::FORBIDDEN, "key_revoked"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
-            ApiError::StorageFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
+            ApiError::StorageFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
             ApiError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         }

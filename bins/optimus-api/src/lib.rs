@@ -5,6 +5,7 @@
 //! - [`auth`]: who is calling (API keys), checked before any route runs.
 //! - [`limits`]: what is refused before any work (oversized bodies, slow clients,
 //!   new jobs while Redis is nearly full).
+//! - [`events`]: the one reader of live job events that every SSE subscriber shares.
 //! - [`error`]: [`ApiError`], the one place where failures become HTTP answers.
 //! - [`extract`]: a JSON extractor whose rejections answer in Optimus's error format.
 //! - [`validate`]: turns a raw request into a trusted [`optimus_common::JobSpec`].
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod limits;
 pub mod routes;
@@ -43,6 +45,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub api: Arc<ApiConfig>,
     pub memory: Arc<limits::MemoryWatch>,
+    pub events: Arc<events::EventHub>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             settings: Arc::new(settings),
             api: Arc::new(api),
             memory: Arc::default(),
+            events: Arc::default(),
         }
     }
 }
@@ -61,8 +65,9 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let body_cap = state.settings.limits.max_body_bytes;
     Router::new()
-        .route("/jobs", axum::routing::post(routes::jobs::submit))
+        .route("/jobs", axum::routing::post(routes::jobs::submit).get(routes::jobs::list))
         .route("/jobs/{id}", get(routes::jobs::get).delete(routes::jobs::cancel))
+        .route("/jobs/{id}/events", get(routes::events::stream))
         .route("/languages", get(routes::languages::list))
         .route("/health", get(routes::health::check))
         .fallback(routes::not_found)

@@ -48,7 +48,7 @@ impl MemoryWatch {
         };
         let high = max / 100 * u64::from(state.api.redis_memory_high_percent);
         if max > 0 && used >= high {
-            return Err(ApiError::StorageFull { used, max });
+            return Err(ApiError::StorageFull(format!("{used} of {max} bytes in use")));
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ use crate::budget;
 use crate::compare::compare;
 use crate::harness;
 use crate::judge::{self, Observed, RunBounds};
+use crate::progress::Progress;
 use crate::sandbox::{Compiled, Container, Role, RunLimits, Sandbox, SandboxError, Script, Session, STALL_GRACE};
 
 /// Where the time of one job went, for logs and benchmarks.
@@ -43,6 +44,8 @@ pub struct Context<'a> {
     pub output_limit: usize,
     /// Bytes all of a job's stored outputs may take together.
     pub output_budget: usize,
+    /// Where the job's progress is told as it happens.
+    pub progress: Option<&'a Progress>,
 }
 
 /// A job that could not be judged for a reason retrying will not fix.
@@ -126,6 +129,9 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     phases.prepare_ms = prepare_ms;
     let compile_output = match compiled {
         Compiled::Failed { output } => {
+            if let Some(progress) = ctx.progress {
+                progress.compiled(false, Some(&output)).await;
+            }
             let result =
                 JobResult::without_tests(spec.mode, Verdict::CompilationError, &spec.weights(), Some(output), None);
             program.release(true);
@@ -135,6 +141,9 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             return Ok((result, phases));
         }
         Compiled::Ok { output, time_ms } => {
+            if let Some(progress) = ctx.progress {
+                progress.compiled(true, output.as_deref()).await;
+            }
             phases.compile_ms = time_ms;
             output
         }
@@ -198,6 +207,9 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             let check = checker.as_mut().map(|c| &mut c.session);
             let result = judging.judge(index, judge::observe(run, &bounds), reference.as_ref(), check).await?;
             let go_on = result.is_passed();
+            if let Some(progress) = ctx.progress {
+                progress.test(index, &result).await;
+            }
             results.push(result);
             if spec.mode == Mode::Submit && index + 1 < total {
                 session.step(go_on).await?;
@@ -226,7 +238,13 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     }
     Ready { container, session }.release(program_clean);
     release_all([checker], true);
-    results.extend(spec.test_cases[results.len()..].iter().map(|t| TestResult::not_run(t.id)));
+    let judged = results.len();
+    results.extend(spec.test_cases[judged..].iter().map(|t| TestResult::not_run(t.id)));
+    if let Some(progress) = ctx.progress {
+        for (index, skipped) in results.iter().enumerate().skip(judged) {
+            progress.test(index, skipped).await;
+        }
+    }
     phases.run_ms = t.elapsed().as_millis() as u64;
     // Judged on the whole outputs; stored within the job's budget.
     let cut = budget::fit(&mut results, ctx.output_budget);

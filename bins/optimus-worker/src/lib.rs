@@ -11,6 +11,7 @@
 //!   The reports it reads are `optimus_protocol`'s, written by `optimus-launcher`.
 //! - [`host`]: the host's job slots, shared by all its workers (one per core).
 //! - [`judge`]: verdicts from a run's measurements and from a checker's exit, pure.
+//! - [`progress`]: the `compiled` and per-test events of a job, as they happen.
 //! - [`budget`]: the job's budget for stored output, cut fairly, pure.
 //! - [`compare`]: the output comparison rules, pure.
 //! - [`harness`]: the `python_call` harness and how its answers compare.
@@ -21,6 +22,7 @@ pub mod execute;
 pub mod harness;
 pub mod host;
 pub mod judge;
+pub mod progress;
 pub mod sandbox;
 pub mod worker;
 

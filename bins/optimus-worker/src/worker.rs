@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::execute::{execute, Context};
 use crate::host::HostSlots;
+use crate::progress::Progress;
 use crate::sandbox::{PoolConfig, Sandbox, SandboxError};
 
 /// How a worker runs; built by `main` from flags and environment, or by tests.
@@ -335,8 +336,8 @@ impl Worker {
 
     /// One job, from claim to a terminal state (or back to its queue).
     async fn handle(&self, id: Uuid, abort: &CancellationToken) {
-        let spec = match self.store.claim(id, &self.id).await {
-            Ok(Some(spec)) => spec,
+        let (spec, attempt) = match self.store.claim(id, &self.id).await {
+            Ok(Some(claimed)) => claimed,
             Ok(None) => return,
             Err(e) => {
                 // The job stays on our processing list: it is requeued when this
@@ -348,11 +349,14 @@ impl Worker {
         };
         let cancel = abort.child_token();
         let watch = tokio::spawn(watch_cancel(self.store.clone(), id, cancel.clone()));
+        let budget = self.config.settings.limits.job_output_budget_bytes;
+        let progress = Progress::new(self.store.clone(), id, attempt, budget, spec.test_cases.len());
         let ctx = Context {
             sandbox: &self.sandbox,
             registry: &self.config.registry,
             output_limit: self.config.settings.limits.output_limit_bytes,
-            output_budget: self.config.settings.limits.job_output_budget_bytes,
+            output_budget: budget,
+            progress: Some(&progress),
         };
         // Dropping the job's future on a cancel drops its containers, which removes
         // them. A panic while judging ends this job (handed back like any sandbox

@@ -15,6 +15,8 @@
 //! | `optimus:apikey:<hash>` | hash | one API key: id, name, limits, created_at, revoked_at |
 //! | `optimus:owner:<key id>:active` | set | ids of that key's jobs that are queued or running |
 //! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
+//! | `optimus:events:<id>` | stream | the job's events, in order (`type` and JSON `data` per entry); expires with the job |
+//! | `optimus:jobs:recent` | sorted set | the newest job ids, scored by creation time (ms); the last 10,000 |
 
 use uuid::Uuid;
 
@@ -77,4 +79,17 @@ pub fn owner_active(key_id: &str) -> String {
 
 pub fn owner_rate(key_id: &str) -> String {
     format!("{PREFIX}:owner:{key_id}:rate")
+}
+
+pub fn events(id: Uuid) -> String {
+    format!("{PREFIX}:events:{id}")
+}
+
+/// The prefix of every event stream key; the Lua scripts append a job id to it.
+pub fn events_prefix() -> String {
+    format!("{PREFIX}:events:")
+}
+
+pub fn recent_jobs() -> String {
+    format!("{PREFIX}:jobs:recent")
 }

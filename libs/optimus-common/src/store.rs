@@ -208,6 +208,8 @@ impl Store {
             .key(&lang.queue)
             .key(keys::owner_active(key_id))
             .key(keys::owner_rate(key_id))
+            .key(keys::events(id))
+            .key(keys::recent_jobs())
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&spec.language)
@@ -218,6 +220,8 @@ impl Store {
             .arg(max_active)
             .arg(keys::retry(&lang.name))
             .arg(keys::dead(&lang.name))
+            .arg(Utc::now().timestamp_millis())
+            .arg(RECENT_JOBS_KEPT)
             .invoke_async(&mut conn)
             .await?;
         Ok(match code {
@@ -335,11 +339,11 @@ impl Store {
         Ok(Popper { conn, processing: keys::processing(worker) })
     }
 
-    /// Marks a popped job as running on `worker`. `None`: it was cancelled or has
-    /// gone while queued, and has been dropped.
-    pub async fn claim(&self, id: Uuid, worker: &str) -> Result<Option<JobSpec>, StoreError> {
+    /// Marks a popped job as running on `worker`: its spec and which attempt this
+    /// is. `None`: it was cancelled or has gone while queued, and has been dropped.
+    pub async fn claim(&self, id: Uuid, worker: &str) -> Result<Option<(JobSpec, u32)>, StoreError> {
         let mut conn = self.conn.clone();
-        let spec: Option<String> = self
+        let claimed: Option<(String, u32)> = self
             .scripts
             .claim
             .key(keys::job(id))
@@ -349,8 +353,78 @@ impl Store {
             .arg(now())
             .invoke_async(&mut conn)
             .await?;
-        spec.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") }))
+        claimed
+            .map(|(s, attempt)| {
+                serde_json::from_str(&s)
+                    .map(|spec| (spec, attempt))
+                    .map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
+            })
             .transpose()
+    }
+
+    /// Appends a worker's event (`compiled`, `test`) to a job's event stream.
+    pub async fn append_event(&self, id: Uuid, kind: &str, data: &serde_json::Value) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = conn.xadd(keys::events(id), "*", &[("type", kind), ("data", &data.to_string())]).await?;
+        Ok(())
+    }
+
+    /// Up to `count` events of a job after the event `after` (from the start when
+    /// `None`), oldest first.
+    pub async fn events(&self, id: Uuid, after: Option<&str>, count: usize) -> Result<Vec<JobEvent>, StoreError> {
+        let mut conn = self.conn.clone();
+        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        let reply: redis::streams::StreamRangeReply = conn.xrange_count(keys::events(id), start, "+", count).await?;
+        Ok(reply.ids.into_iter().filter_map(JobEvent::from_entry).collect())
+    }
+
+    /// A connection of its own for [`EventReader`]: its blocking reads would stall
+    /// every other command sharing a connection.
+    pub async fn event_reader(&self) -> Result<EventReader, StoreError> {
+        Ok(EventReader { conn: self.client.get_multiplexed_async_connection().await? })
+    }
+
+    /// The newest jobs (at most `limit`), newest first, as the job list shows them:
+    /// `caller`'s own (and those of no one), of `status` and `language` when given.
+    pub async fn recent(
+        &self,
+        caller: &Caller,
+        limit: usize,
+        status: Option<JobStatus>,
+        language: Option<&str>,
+    ) -> Result<Vec<JobSummary>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut found = Vec::new();
+        // Read in pages, since filters drop some; the index holds RECENT_JOBS_KEPT at most.
+        let mut offset = 0isize;
+        const PAGE: isize = 200;
+        while found.len() < limit {
+            let ids: Vec<String> = conn.zrevrange(keys::recent_jobs(), offset, offset + PAGE - 1).await?;
+            if ids.is_empty() {
+                break;
+            }
+            offset += PAGE;
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET").arg(format!("{}{id}", keys::job_prefix())).arg(&SUMMARY_FIELDS[..]);
+            }
+            let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+            for (id, row) in ids.iter().zip(rows) {
+                let Ok(id) = Uuid::parse_str(id) else { continue };
+                let Some(summary) = JobSummary::from_row(id, &row) else { continue };
+                if row[7].as_deref().is_some_and(|owner| owner != caller.key_id())
+                    || status.is_some_and(|s| s != summary.status)
+                    || language.is_some_and(|l| l != summary.language)
+                {
+                    continue;
+                }
+                found.push(summary);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Ends a job: its status, result and error, and its removal from the worker's
@@ -365,6 +439,11 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         debug_assert!(status.is_terminal());
+        let event = serde_json::json!({
+            "status": status,
+            "summary": result.map(ResultSummary::of),
+        })
+        .to_string();
         let result = result.map(|r| serde_json::to_string(r).expect("result serializes")).unwrap_or_default();
         let mut conn = self.conn.clone();
         let done: i64 = self
@@ -381,6 +460,7 @@ impl Store {
             .arg(error.unwrap_or_default())
             .arg(now())
             .arg(self.ttl_secs)
+            .arg(event)
             .invoke_async(&mut conn)
             .await?;
         Ok(done == 1)
@@ -596,6 +676,90 @@ impl Store {
     }
 }
 
+/// How many jobs the index of recent jobs keeps (`GET /jobs` pages through it).
+pub const RECENT_JOBS_KEPT: usize = 10_000;
+
+/// The fields of a job record that a job list's row shows.
+const SUMMARY_FIELDS: [&str; 9] =
+    ["language", "status", "created_at", "started_at", "finished_at", "attempts", "error", "owner", "summary"];
+
+/// One entry of a job's event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvent {
+    /// The stream entry's id: the SSE event id, and what `Last-Event-ID` names.
+    pub id: String,
+    /// `queued`, `running`, `compiled`, `test`, `requeued`, or a terminal status.
+    pub kind: String,
+    /// The event's JSON.
+    pub data: String,
+}
+
+impl JobEvent {
+    fn from_entry(entry: redis::streams::StreamId) -> Option<Self> {
+        let field = |name: &str| entry.get::<String>(name);
+        Some(JobEvent { kind: field("type")?, data: field("data")?, id: entry.id })
+    }
+
+    /// Whether the job's life ends with this event.
+    pub fn is_terminal(&self) -> bool {
+        JobStatus::parse(&self.kind).is_some_and(JobStatus::is_terminal)
+    }
+}
+
+/// A finished job's result without its tests: what the `completed` event and the
+/// job list carry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResultSummary {
+    pub overall_status: Option<crate::Verdict>,
+    pub total_tests: usize,
+    pub passed_tests: usize,
+    pub score: u64,
+    pub max_score: u64,
+}
+
+impl ResultSummary {
+    pub fn of(result: &JobResult) -> Self {
+        ResultSummary {
+            overall_status: result.overall_status,
+            total_tests: result.total_tests,
+            passed_tests: result.passed_tests,
+            score: result.score,
+            max_score: result.max_score,
+        }
+    }
+}
+
+/// A job as the job list shows it: no spec, no test bodies.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobSummary {
+    pub job_id: Uuid,
+    pub language: String,
+    pub status: JobStatus,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub summary: Option<ResultSummary>,
+}
+
+impl JobSummary {
+    fn from_row(id: Uuid, row: &[Option<String>]) -> Option<Self> {
+        Some(JobSummary {
+            job_id: id,
+            language: row[0].clone()?,
+            status: JobStatus::parse(row[1].as_deref()?)?,
+            created_at: row[2].clone()?,
+            started_at: row[3].clone(),
+            finished_at: row[4].clone(),
+            attempts: row[5].as_deref().and_then(|a| a.parse().ok()).unwrap_or(0),
+            error: row[6].clone(),
+            summary: row[8].as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        })
+    }
+}
+
 /// Redis's memory, as `INFO memory` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryUse {
@@ -684,6 +848,37 @@ impl redis::aio::ConnectionLike for Reconnecting {
 
     fn get_db(&self) -> i64 {
         self.0.get_db()
+    }
+}
+
+/// Blocking reads of many jobs' event streams at once, on a connection of its
+/// own: one of these serves every live subscriber of an API process.
+pub struct EventReader {
+    conn: MultiplexedConnection,
+}
+
+impl EventReader {
+    /// Waits up to `block` for events after the given one of each job; returns
+    /// what arrived, per job, oldest first.
+    pub async fn read(
+        &mut self,
+        watches: &[(Uuid, String)],
+        block: Duration,
+    ) -> Result<Vec<(Uuid, Vec<JobEvent>)>, StoreError> {
+        if watches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = watches.iter().map(|(id, _)| keys::events(*id)).collect();
+        let after: Vec<&str> = watches.iter().map(|(_, a)| a.as_str()).collect();
+        let options = redis::streams::StreamReadOptions::default().block(block.as_millis() as usize).count(100);
+        let reply: Option<redis::streams::StreamReadReply> = self.conn.xread_options(&keys, &after, &options).await?;
+        let by_key: HashMap<String, Uuid> = keys.into_iter().zip(watches.iter().map(|(id, _)| *id)).collect();
+        Ok(reply
+            .map(|r| r.keys)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|k| Some((*by_key.get(&k.key)?, k.ids.into_iter().filter_map(JobEvent::from_entry).collect())))
+            .collect())
     }
 }
 

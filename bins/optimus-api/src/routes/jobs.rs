@@ -1,6 +1,6 @@
-//! `POST /jobs`, `GET /jobs/{id}`, `DELETE /jobs/{id}`.
+//! `POST /jobs`, `GET /jobs` (the newest, filtered), `GET /jobs/{id}`, `DELETE /jobs/{id}`.
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome};
@@ -22,7 +22,15 @@ pub async fn submit(
     let (spec, lang) = validate(req, &state.registry, &state.settings.limits)?;
     state.memory.admit(&state).await?;
     let id = Uuid::new_v4();
-    match state.store.enqueue(id, &spec, lang, &caller).await? {
+    let queued = state.store.enqueue(id, &spec, lang, &caller).await.map_err(|e| match e {
+        // Redis refused the write for want of memory (between two readings of
+        // its use): nothing was written, and the answer says why.
+        optimus_common::StoreError::Redis(r) if r.code() == Some("OOM") => {
+            ApiError::StorageFull("Redis is at its maxmemory".into())
+        }
+        other => ApiError::Store(other),
+    })?;
+    match queued {
         EnqueueOutcome::Queued => {}
         EnqueueOutcome::QueueFull => {
             return Err(ApiError::QueueFull { language: lang.name.clone(), depth: lang.max_queue_depth })
@@ -85,4 +93,55 @@ pub async fn cancel(
     };
     tracing::info!(job = %id, status = status.as_str(), "cancel requested");
     Ok((code, axum::Json(json!({ "job_id": id, "status": status, "message": message }))))
+}
+
+/// How many jobs `GET /jobs` lists when not told, and at most.
+const LIST_DEFAULT: usize = 20;
+const LIST_MAX: usize = 100;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<usize>,
+    status: Option<String>,
+    language: Option<String>,
+}
+
+/// `GET /jobs?limit=&status=&language=`: the caller's newest jobs, newest first,
+/// with their summaries (no specs, no test bodies), from the index of the last
+/// 10,000 jobs.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid("invalid_query", format!("{}; accepted: limit, status, language", e.body_text()))
+    })?;
+    let limit = q.limit.unwrap_or(LIST_DEFAULT);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(ApiError::invalid("limit_out_of_range", format!("limit must be from 1 to {LIST_MAX}")));
+    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            JobStatus::parse(s).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_status",
+                    format!("'{s}' is not a status: queued, running, completed, failed, cancelled"),
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(lang) = q.language.as_deref() {
+        if state.registry.find(lang).is_none() {
+            return Err(ApiError::invalid(
+                "unknown_language",
+                format!("'{lang}' is not a language here; languages: {}", state.registry.names()),
+            ));
+        }
+    }
+    let jobs = state.store.recent(&caller, limit, status, q.language.as_deref()).await?;
+    Ok(axum::Json(json!({ "jobs": jobs })))
 }

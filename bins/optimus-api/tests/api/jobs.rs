@@ -135,7 +135,8 @@ async fn new_jobs_are_refused_before_redis_runs_out_of_memory() {
     use redis::AsyncCommands;
     let app = spawn_app().await;
     assert_eq!(app.post_job(&python_job()).await.0, 202);
-    // A maxmemory just above what Redis uses now: past 90 % of it, new jobs wait.
+    // A maxmemory just above what Redis uses now: past 90 % of it, new jobs wait
+    // (and a write that Redis itself refuses for memory is the same answer).
     let mut conn = redis::Client::open(app.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let used = app.store.memory().await.unwrap().used;
     let _: () =

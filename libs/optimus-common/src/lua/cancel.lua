@@ -17,6 +17,11 @@ if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2])
   redis.call('HDEL', KEYS[1], 'retry_at_ms')
   redis.call('EXPIRE', KEYS[1], ARGV[3])
+  local events = redis.call('HGET', KEYS[1], 'events')
+  if events then
+    redis.call('XADD', events, '*', 'type', 'cancelled', 'data', cjson.encode({status = 'cancelled'}))
+    redis.call('EXPIRE', events, ARGV[3])
+  end
   return 'dequeued'
 end
 if status == 'running' then

@@ -1,9 +1,11 @@
 -- Stores a new job and queues it, or neither, after the owner's limits allow it.
 -- KEYS[1] job record   KEYS[2] language queue   KEYS[3] owner's active set   KEYS[4] owner's rate state
+-- KEYS[5] the job's event stream   KEYS[6] the index of recent jobs
 -- ARGV[1] job id   ARGV[2] spec (JSON)   ARGV[3] language   ARGV[4] created_at   ARGV[5] max queue depth
 -- ARGV[6] owner key id ('' anonymous: KEYS[3], KEYS[4] unused)   ARGV[7] jobs per minute (0: no limit)
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)
 -- ARGV[9] the language's retry set   ARGV[10] the language's dead-letter list
+-- ARGV[11] created_at in ms (the recent index's score)   ARGV[12] most jobs the recent index keeps
 -- Returns {code, retry_after_ms}: 1 queued; 0 the queue is full; -1 over the rate
 -- (retry after that many ms); -2 the owner has too many jobs queued or running.
 -- Nothing is written unless 1 is returned.
@@ -45,4 +47,8 @@ if owner ~= '' then
   redis.call('SADD', KEYS[3], ARGV[1])
 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'events', KEYS[5])
+redis.call('XADD', KEYS[5], '*', 'type', 'queued', 'data', cjson.encode({status = 'queued'}))
+redis.call('ZADD', KEYS[6], ARGV[11], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[12]) + 1))
 return {1, 0}

@@ -2,6 +2,8 @@
 -- KEYS[1] job record   KEYS[2] result   KEYS[3] the worker's processing list   KEYS[4] cancel marker
 -- ARGV[1] job id   ARGV[2] worker id   ARGV[3] terminal status   ARGV[4] result JSON ('' for none)
 -- ARGV[5] error ('' for none)   ARGV[6] now   ARGV[7] ttl (seconds)
+-- ARGV[8] the terminal event's data (JSON: the status and the result's summary,
+-- also kept on the record for the job list)
 -- Returns 1, or 0 when this worker no longer owns the job (it was recovered meanwhile).
 -- Safe to repeat: a finish that already ran for this worker (a retried call whose
 -- reply was lost) returns 1 again and changes nothing.
@@ -23,5 +25,14 @@ end
 redis.call('DEL', KEYS[4])
 local active = redis.call('HGET', KEYS[1], 'active')
 if active then redis.call('SREM', active, ARGV[1]) end
+if ARGV[4] ~= '' then
+  local summary = cjson.decode(ARGV[8])['summary']
+  if summary and summary ~= cjson.null then redis.call('HSET', KEYS[1], 'summary', cjson.encode(summary)) end
+end
+local events = redis.call('HGET', KEYS[1], 'events')
+if events then
+  redis.call('XADD', events, '*', 'type', ARGV[3], 'data', ARGV[8])
+  redis.call('EXPIRE', events, ARGV[7])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 return 1

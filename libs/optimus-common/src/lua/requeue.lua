@@ -23,11 +23,19 @@ if status ~= 'running' and status ~= 'queued' then
   return 'gone'
 end
 local active = redis.call('HGET', KEYS[1], 'active')
+local events = redis.call('HGET', KEYS[1], 'events')
+-- Appends an event; a terminal one starts the stream's expiry with the job's.
+local function event(kind, data, terminal)
+  if not events then return end
+  redis.call('XADD', events, '*', 'type', kind, 'data', cjson.encode(data))
+  if terminal then redis.call('EXPIRE', events, ARGV[5]) end
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[4])
   redis.call('DEL', KEYS[3])
   if active then redis.call('SREM', active, ARGV[1]) end
   redis.call('EXPIRE', KEYS[1], ARGV[5])
+  event('cancelled', {status = 'cancelled'}, true)
   return 'cancelled'
 end
 local uncounted = ARGV[6] == '1'
@@ -53,6 +61,7 @@ if attempts >= tonumber(ARGV[2]) then
     redis.call('LTRIM', dead, 0, 99999)
   end
   redis.call('EXPIRE', KEYS[1], ARGV[5])
+  event('failed', {status = 'failed', attempts = attempts, error = ARGV[3]}, true)
   return 'failed'
 end
 redis.call('HSET', KEYS[1], 'status', 'queued')
@@ -61,6 +70,7 @@ local retry_set = redis.call('HGET', KEYS[1], 'retry_set')
 if uncounted or not retry_set or attempts < 1 then
   -- The right end is popped next: a recovered job goes first.
   redis.call('RPUSH', redis.call('HGET', KEYS[1], 'queue'), ARGV[1])
+  event('requeued', {status = 'queued', attempts = attempts, reason = ARGV[3], counted = not uncounted}, false)
   return 'requeued'
 end
 local t = redis.call('TIME')
@@ -70,4 +80,5 @@ local backoff = math.min(tonumber(ARGV[9]), tonumber(ARGV[8]) * 2 ^ (attempts - 
 local due = now + math.floor(backoff / 2 + backoff / 2 * tonumber(ARGV[10]))
 redis.call('ZADD', retry_set, due, ARGV[1])
 redis.call('HSET', KEYS[1], 'retry_at_ms', due)
+event('requeued', {status = 'queued', attempts = attempts, reason = ARGV[3], counted = true, retry_at_ms = due}, false)
 return 'delayed'

@@ -18,4 +18,9 @@ redis.call('PERSIST', KEYS[1])
 local active = redis.call('HGET', KEYS[1], 'active')
 if active then redis.call('SADD', active, ARGV[1]) end
 redis.call('RPUSH', redis.call('HGET', KEYS[1], 'queue'), ARGV[1])
+local events = redis.call('HGET', KEYS[1], 'events')
+if events then
+  redis.call('PERSIST', events)
+  redis.call('XADD', events, '*', 'type', 'requeued', 'data', cjson.encode({status = 'queued', reason = 'retried by an operator'}))
+end
 return 'requeued'

@@ -1,0 +1,79 @@
+//! `GET /jobs/{id}/events`: the job's events as Server-Sent Events. Each has `id:`
+//! (its stream id), `event:` (its type) and JSON `data:`. The stream replays from
+//! the start, or from after `Last-Event-ID`, follows live, sends a keep-alive
+//! comment every 15 s, and ends after the terminal event (`completed`,
+//! `cancelled` or `failed`).
+
+use std::convert::Infallible;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use optimus_common::store::{Caller, JobEvent};
+use serde_json::json;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Events replayed per read.
+const REPLAY_PAGE: usize = 500;
+
+fn sse(event: &JobEvent) -> Event {
+    Event::default().id(&event.id).event(&event.kind).data(&event.data)
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::BadJobId(raw.clone()))?;
+    let record = state.store.get(id, &caller).await?.ok_or(ApiError::JobNotFound(raw))?;
+    let mut after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (tx, rx) = mpsc::channel::<Event>(64);
+    // The replay is read before answering, so that a failing Redis is a 503, not
+    // an empty stream.
+    let mut replay = state.store.events(id, after.as_deref(), REPLAY_PAGE).await?;
+    tokio::spawn(async move {
+        while let Some(last) = replay.last().cloned() {
+            for event in &replay {
+                if tx.send(sse(event)).await.is_err() {
+                    return;
+                }
+            }
+            if last.is_terminal() {
+                return;
+            }
+            after = Some(last.id);
+            if replay.len() < REPLAY_PAGE {
+                break;
+            }
+            match state.store.events(id, after.as_deref(), REPLAY_PAGE).await {
+                Ok(more) => replay = more,
+                Err(_) => return,
+            }
+        }
+        if record.status.is_terminal() {
+            // It had ended before the replay, yet the replay held no end: the
+            // client had it already (its Last-Event-ID), or the job's events are
+            // no longer kept, and then its end is all there is to tell.
+            if after.is_none() {
+                let data = json!({ "status": record.status, "note": "this job's events are no longer kept" });
+                let _ = tx.send(Event::default().event(record.status.as_str()).data(data.to_string())).await;
+            }
+            return;
+        }
+        let mut live = state.events.follow(&state.store, id, after.unwrap_or_else(|| "0-0".into()));
+        while let Some(event) = live.recv().await {
+            if tx.send(sse(&event)).await.is_err() || event.is_terminal() {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
