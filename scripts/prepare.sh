@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Optimus needs on this machine and builds what it runs on:
-# redis-server, the base image, the static launcher, and every configured language's image.
+# redis-server, Chromium and its WebDriver (for the web page's test), the base image, the static launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
 # Idempotent: what is already there is kept, and images are rebuilt only when
 # their Dockerfile or runner.sh changed.
@@ -18,6 +18,9 @@ docker info >/dev/null 2>&1 || { echo "the Docker engine does not answer: start 
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v curl >/dev/null || need_apt+=(curl)
 docker image inspect debian:bookworm-slim >/dev/null 2>&1 || command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+# The web page's test drives a real browser.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"

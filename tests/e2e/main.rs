@@ -10,5 +10,6 @@ mod hostile;
 mod judging;
 mod languages;
 mod lifecycle;
+mod page;
 mod readme;
 mod sandbox;

@@ -4,6 +4,8 @@
 //! Docker engine and language images. Each process's log goes to a file the test
 //! reads (and prints when it fails).
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,5 +1,5 @@
 //! Who is calling. With no API key configured every request is anonymous; once
-//! one exists, every route but `/health` needs `Authorization: Bearer <key>` (or
+//! one exists, every route but `/health` and the web page's files needs `Authorization: Bearer <key>` (or
 //! `X-Auth-Token: <key>`, as Judge0 clients send it): 401 without a known key,
 //! 403 with a revoked one. The [`Caller`] is put in the request for the handlers.
 
@@ -12,8 +12,9 @@ use optimus_common::store::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The routes anyone may call: load balancers and probes hold no key.
-const OPEN_PATHS: [&str; 1] = ["/health"];
+/// The routes anyone may call: load balancers and probes hold no key, and the
+/// web page holds no data (it asks for a key and sends it with every call).
+const OPEN_PATHS: [&str; 4] = ["/health", "/", "/static/app.js", "/static/app.css"];
 
 fn presented_key(req: &Request) -> Option<&str> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);

@@ -4,6 +4,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod languages;
+pub mod page;
 
 use axum::http::Uri;
 
