@@ -28,9 +28,19 @@ async fn the_page_submits_follows_lists_and_cancels_jobs() {
     browser
         .js(
             "const s = document.querySelector('#source'); s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
-            json!(["a, b = map(int, input().split())\nprint(a + b)\n"]),
+            json!(["import sys\nfor line in sys.stdin:\n    a, b = map(int, line.split())\n    print(a + b)\n"]),
         )
         .await;
+    // The editor numbers its lines and colours the language's keywords.
+    let editor = browser
+        .js(
+            "return [document.querySelector('.editor .gutter').textContent, \
+             [...document.querySelectorAll('.editor .highlight .hl-k')].map(k => k.textContent).join(',')]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(editor, json!(["1\n2\n3\n4\n5", "import,for,in"]), "{editor}");
+    browser.screenshot("form").await;
     browser.click("#add-test").await;
     browser.type_into("#test-list .test:nth-child(2) .input", "2 2").await;
     browser.type_into("#test-list .test:nth-child(2) .expected", "5").await;

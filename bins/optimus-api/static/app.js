@@ -27,13 +27,48 @@ const languages = new Map();
 const source = $("#source");
 const gutter = $(".editor .gutter");
 
+// Highlighting: a coloured copy of the code under the transparent textarea.
+const KEYWORDS = {
+  python: "and as assert async await break class continue def del elif else except False finally for from global if import in is lambda None nonlocal not or pass raise return True try while with yield",
+  java: "abstract boolean break byte case catch char class continue default do double else enum extends final finally float for if implements import instanceof int interface long new null package private protected public return short static super switch this throw throws try var void while",
+  rust: "as break const continue crate else enum false fn for if impl in let loop match mod move mut pub ref return self Self static struct trait true type unsafe use where while i32 i64 u32 u64 usize f64 String Vec",
+  c: "break case char const continue default do double else enum extern float for if int long return short signed sizeof static struct switch typedef unsigned void while include define",
+  cpp: "auto bool break case catch char class const continue default delete do double else enum false float for if int long namespace new nullptr private public return std struct switch template this true try typename using void while include define",
+  go: "break case chan const continue default defer else fallthrough for func go goto if import interface map package range return select struct switch type var int string bool",
+  javascript: "async await break case catch class const continue default delete do else export false for function if import in instanceof let new null return switch this throw true try typeof undefined var void while yield",
+  bash: "case do done echo elif else esac fi for function if in local read return then until while",
+};
+const HASH_COMMENTS = new Set(["python", "bash"]);
+const escapeHtml = (t) => t.replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" }[c]));
+
+function highlight(code, language) {
+  const words = (KEYWORDS[language] || "").split(" ").filter(Boolean).join("|") || "$^";
+  const comment = HASH_COMMENTS.has(language) ? "#.*" : "\\/\\/.*|\\/\\*[\\s\\S]*?\\*\\/";
+  const re = new RegExp(`(${comment})|("(?:\\\\.|[^"\\\\\\n])*"|'(?:\\\\.|[^'\\\\\\n])*')|\\b(\\d+(?:\\.\\d+)?)\\b|\\b(${words})\\b`, "g");
+  let out = "", last = 0;
+  for (const m of code.matchAll(re)) {
+    out += escapeHtml(code.slice(last, m.index));
+    const kind = m[1] ? "c" : m[2] ? "s" : m[3] ? "n" : "k";
+    out += `<span class="hl-${kind}">${escapeHtml(m[0])}</span>`;
+    last = m.index + m[0].length;
+  }
+  return out + escapeHtml(code.slice(last)) + "\n";
+}
+
+const painted = $(".editor .highlight");
 function renumber() {
   const lines = source.value.split("\n").length;
   gutter.textContent = Array.from({ length: lines }, (_, i) => i + 1).join("\n");
+  painted.innerHTML = highlight(source.value, $("#language").value);
+  syncScroll();
+}
+function syncScroll() {
   gutter.scrollTop = source.scrollTop;
+  painted.scrollTop = source.scrollTop;
+  painted.scrollLeft = source.scrollLeft;
 }
 source.addEventListener("input", renumber);
-source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
+source.addEventListener("scroll", syncScroll);
 source.addEventListener("keydown", (e) => {
   if (e.key === "Tab" && !e.ctrlKey && !e.altKey) {
     e.preventDefault();
@@ -58,7 +93,7 @@ function applyDefaults() {
   $("#timeout").value = lang.defaults.timeout_ms;
   $("#memory").value = lang.defaults.memory_limit_mb;
 }
-$("#language").addEventListener("change", applyDefaults);
+$("#language").addEventListener("change", () => { applyDefaults(); renumber(); });
 
 async function loadLanguages() {
   try {
@@ -71,6 +106,7 @@ async function loadLanguages() {
     }
     if (languages.has("python")) select.value = "python";
     applyDefaults();
+    renumber();
   } catch (err) {
     showError("form", err);
   }
