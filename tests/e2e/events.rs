@@ -6,15 +6,9 @@ use std::time::{Duration, Instant};
 use optimus_common::testkit::RedisServer;
 use serde_json::{json, Value};
 
-use crate::helpers::{job, stack, stack_on, sum_tests, Stack};
+use optimus_tests::{parse_sse as parse, Sse};
 
-/// One Server-Sent Event as received.
-#[derive(Debug, Clone)]
-struct Sse {
-    id: String,
-    event: String,
-    data: Value,
-}
+use crate::helpers::{job, stack, stack_on, sum_tests, Stack};
 
 /// Reads `GET /jobs/{id}/events` (from after `last`, if given) until the server
 /// ends the stream; returns its events.
@@ -35,24 +29,6 @@ async fn read_events(stack: &Stack, id: &str, last: Option<&str>) -> Vec<Sse> {
         assert!(start.elapsed() < Duration::from_secs(180), "the stream never ended:\n{text}");
     }
     parse(&text)
-}
-
-fn parse(text: &str) -> Vec<Sse> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-            }
-            (!event.is_empty()).then(|| Sse { id, event, data: serde_json::from_str(&data).unwrap() })
-        })
-        .collect()
 }
 
 fn kinds(events: &[Sse]) -> Vec<&str> {

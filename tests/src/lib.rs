@@ -329,3 +329,30 @@ pub fn containers_with(label: &str) -> Vec<String> {
         .expect("docker runs");
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
+
+/// One Server-Sent Event as received.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub id: String,
+    pub event: String,
+    pub data: Value,
+}
+
+/// The events of a `text/event-stream` body (keep-alive comments skipped).
+pub fn parse_sse(text: &str) -> Vec<Sse> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            (!event.is_empty()).then(|| Sse { id, event, data: serde_json::from_str(&data).expect("JSON data") })
+        })
+        .collect()
+}

@@ -107,6 +107,26 @@ async fn a_worker_killed_mid_job_leaves_one_result_and_no_container() {
     assert_eq!(job["attempts"], 2, "{job}");
     assert!(job["attempt_errors"][0]["error"].as_str().unwrap().contains("stopped responding"), "{job}");
     assert_eq!(stored_counts(&system).get(&id), Some(&1));
+    // Its event stream tells the story: the first attempt, the hand-back, the second.
+    let text = system.http.get(system.url(&format!("/jobs/{id}/events"))).send().await.unwrap().text().await.unwrap();
+    let events = optimus_tests::parse_sse(&text);
+    let story: Vec<(&str, Option<u64>)> = events
+        .iter()
+        .filter(|e| e.event != "compiled")
+        .map(|e| (e.event.as_str(), e.data["attempt"].as_u64().or(e.data["attempts"].as_u64())))
+        .collect();
+    assert_eq!(
+        story,
+        [
+            ("queued", None),
+            ("running", Some(1)),
+            ("requeued", Some(1)),
+            ("running", Some(2)),
+            ("test", Some(2)),
+            ("completed", None)
+        ],
+        "{text}"
+    );
     // The dead worker's containers are swept by the live one.
     let start = Instant::now();
     while !containers_with(&format!("optimus.worker={victim_id}")).is_empty() {
