@@ -46,7 +46,9 @@ for _ in $(seq 300); do curl -fs "http://127.0.0.1:$api_port/health" | grep -q '
 mem_start=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
 
 status=0
-target/release/optimus-bench --api "http://127.0.0.1:$api_port" --out "$dir" soak --jobs "$jobs" --rate "$rate" || status=$?
+# SOAK_KINDS="fork bomb,spin" runs only those kinds of job.
+target/release/optimus-bench --api "http://127.0.0.1:$api_port" --out "$dir" soak --jobs "$jobs" --rate "$rate" \
+  ${SOAK_KINDS:+--kinds "$SOAK_KINDS"} || status=$?
 
 mem_end=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
 peak() { awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -68,5 +70,11 @@ echo "==> after the workers stopped"
 echo "  results stored: $stored; duplicate results: $dups"
 echo "  containers left: $leaked"
 echo "  redis used_memory: start $((mem_start / 1024)) KiB, end $((mem_end / 1024)) KiB"
+echo "  sandbox failures (each retried): $(grep -h 'sandbox failed' "$dir"/worker-*.log | wc -l)"
+runs=$(grep -ho 'job judged.*run_ms=[0-9]*' "$dir"/worker-*.log | sed 's/.*run_ms=//' | sort -n)
+if [ -n "$runs" ]; then
+  n=$(echo "$runs" | wc -l)
+  echo "  job run time (ms): median $(echo "$runs" | sed -n "$(( (n + 1) / 2 ))p"), max $(echo "$runs" | tail -1), over $n jobs"
+fi
 [ "$dups" -eq 0 ] && [ "$leaked" -eq 0 ] || status=1
 exit $status

@@ -88,6 +88,9 @@ enum Command {
         /// Jobs per second.
         #[arg(long, default_value_t = 4.0)]
         rate: f64,
+        /// Only these kinds of job, comma-separated (e.g. "fork bomb"); default all.
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
     },
 }
 
@@ -435,7 +438,7 @@ async fn main() -> anyhow::Result<()> {
             finished_csv(&args.out.join("rate.csv"), &finished)?;
             charts(&args.out, "rate", &finished, depth)
         }
-        Command::Soak { jobs, rate } => soak::soak(&client, jobs, rate).await,
+        Command::Soak { jobs, rate, kinds } => soak::soak(&client, jobs, rate, &kinds).await,
         Command::Judging { runs } => {
             let t0 = Instant::now();
             println!("{:<20} {:>8}  (ms, median of {runs})", "python job", "p50");

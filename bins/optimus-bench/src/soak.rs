@@ -74,8 +74,16 @@ enum Outcome {
     Refused,
 }
 
-pub async fn soak(client: &Client, jobs: usize, rate: f64) -> anyhow::Result<()> {
-    let kinds = Arc::new(kinds()?);
+/// `only`: the names of the kinds to run (all when empty), e.g. "fork bomb".
+pub async fn soak(client: &Client, jobs: usize, rate: f64, only: &[String]) -> anyhow::Result<()> {
+    let mut kinds = kinds()?;
+    if !only.is_empty() {
+        kinds.retain(|k| only.iter().any(|o| o == k.name));
+        if kinds.is_empty() {
+            bail!("no soak job kind is named {only:?}");
+        }
+    }
+    let kinds = Arc::new(kinds);
     let client = Arc::new(Client { http: client.http.clone(), api: client.api.clone() });
     // At most this many jobs polled at once, so the soak cannot overrun the API itself.
     let polling = Arc::new(Semaphore::new(400));
