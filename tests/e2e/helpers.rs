@@ -159,9 +159,17 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if !self.workers.is_empty() && !std::thread::panicking() {
+        if self.workers.is_empty() {
+            return;
+        }
+        if !std::thread::panicking() {
             panic!("a test dropped its stack without stack.stop().await: its workers' containers would be left");
         }
+        // A failing test: its workers cannot drain now, so their containers go here.
+        for w in &self.workers {
+            w.abort();
+        }
+        optimus_tests::remove_containers_of(&self.deployment);
     }
 }
 

@@ -261,6 +261,19 @@ impl System {
     }
 }
 
+impl Drop for System {
+    fn drop(&mut self) {
+        // A test that failed before `stop`: its processes die with it, and so do
+        // their containers.
+        if std::thread::panicking() {
+            for w in &mut self.workers {
+                w.kill();
+            }
+            remove_containers_of(&self.deployment);
+        }
+    }
+}
+
 /// The address in "optimus-api listening addr=..." of an API's log.
 fn listening_addr(log: &str) -> String {
     let line = log.lines().find(|l| l.contains("optimus-api listening")).expect("the listening line");
@@ -318,6 +331,16 @@ impl EngineProxy {
 
     pub fn restore(&self) {
         self.up.lock().expect("proxy lock").get_or_insert_with(CancellationToken::new);
+    }
+}
+
+/// Removes every container of a deployment: what a failing test's workers leave
+/// (a worker that is killed, or dropped with its test, cannot remove its pool).
+pub fn remove_containers_of(deployment: &str) {
+    let ids = containers_with(&format!("optimus.deployment={deployment}"));
+    if !ids.is_empty() {
+        let _ =
+            Command::new("docker").arg("rm").arg("-f").args(&ids).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 
