@@ -101,8 +101,9 @@ recipe() {
 }
 
 # Reads "<length>\n" and exactly that many bytes of tar from stdin, and unpacks
-# them at /: the worker's archive holds box/prog/ (the sources), box/check/ and
-# judge/job/tests/<i>.in, and nothing else can be written here (read-only root).
+# them at /: the worker's archive holds box/prog/ (the sources), box/check/,
+# judge/job/tests/<i>.in and judge/job/args, and nothing else can be written here
+# (read-only root).
 # head -c never reads past what it is asked for, so what follows on stdin stays.
 unpack() {
   local len
@@ -156,11 +157,14 @@ finish() {
 
 job() {
   local i cmd
+  local -a args=()
   unpack
+  # The program's arguments, each ended by a NUL (never through a shell).
+  if [ -f "$JUDGE/job/args" ]; then mapfile -d '' -t args <"$JUDGE/job/args"; fi
   compile || { finish; return; }
   read -r cmd && [ "$cmd" = next ] || { finish; return; }
   for ((i = 0; i < TEST_COUNT; i++)); do
-    test_run "$i" "$JUDGE/job/tests/$i.in"
+    test_run "$i" "$JUDGE/job/tests/$i.in" "${args[@]}"
     if [ "${STEP:-0}" = 1 ] && [ $((i + 1)) -lt "$TEST_COUNT" ]; then
       read -r cmd && [ "$cmd" = next ] || break
     fi

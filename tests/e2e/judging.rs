@@ -372,3 +372,30 @@ async fn python_call_compares_values_objects_and_exceptions() {
     assert!(field(&result, 0, "stderr").as_str().unwrap().contains("SyntaxError"), "{}", summary(&done));
     stack.stop().await;
 }
+
+/// Arguments reach the program as its argv on every test (spaces and empty ones
+/// intact, no shell), and extra files sit beside the source: a Python module
+/// imported, a C header included.
+#[tokio::test(flavor = "multi_thread")]
+async fn arguments_and_extra_files_reach_the_program() {
+    let mut stack = stack(&["python", "c"]).await;
+    let mut py = job(
+        "python",
+        "import sys, helper\nprint(helper.greet(sys.argv[1:]), sys.stdin.read().strip())",
+        json!([{ "input": "one", "expected_output": "hi ['a b', '', '$HOME;x'] one" },
+               { "input": "two", "expected_output": "hi ['a b', '', '$HOME;x'] two" }]),
+    );
+    py["args"] = json!(["a b", "", "$HOME;x"]);
+    py["files"] = json!([{ "name": "helper.py", "content": "def greet(args):\n    return 'hi ' + repr(args)\n" }]);
+    expect(&stack.run(&py).await, "accepted");
+
+    let mut c = job(
+        "c",
+        "#include <stdio.h>\n#include \"twice.h\"\nint main(int argc, char **argv) { printf(\"%d %s\\n\", TWICE(argc), argv[1]); return 0; }\n",
+        json!([{ "input": "", "expected_output": "4 x" }]),
+    );
+    c["args"] = json!(["x"]);
+    c["files"] = json!([{ "name": "twice.h", "content": "#define TWICE(n) ((n) * 2)\n" }]);
+    expect(&stack.run(&c).await, "accepted");
+    stack.stop().await;
+}

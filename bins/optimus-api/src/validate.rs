@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use optimus_common::settings::{Limits, MIN_MEMORY_MB, MIN_TIMEOUT_MS};
-use optimus_common::{Compare, Harness, JobSpec, LanguageConfig, LanguageRegistry, Mode, Program, TestCase};
+use optimus_common::{
+    Compare, Harness, JobSpec, LanguageConfig, LanguageRegistry, Mode, Program, SourceFile, TestCase,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -38,6 +40,19 @@ pub struct JobRequest {
     pub solution_language: Option<String>,
     #[serde(default)]
     pub harness: Option<Harness>,
+    /// Command-line arguments of the program, on every test.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// More files beside the main source.
+    #[serde(default)]
+    pub files: Option<Vec<FileRequest>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRequest {
+    pub name: String,
+    pub content: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +77,14 @@ pub struct TestCaseRequest {
     #[serde(default)]
     pub compare: Option<Value>,
 }
+
+/// The most arguments a program gets, and the longest one (bytes).
+pub const MAX_ARGS: usize = 64;
+pub const MAX_ARG_BYTES: usize = 4096;
+/// The most extra files a job carries beside its main source.
+pub const MAX_FILES: usize = 16;
+/// The longest extra file name.
+const MAX_FILE_NAME: usize = 100;
 
 /// The most a single test may weigh; keeps scores far from overflow.
 const MAX_WEIGHT: u32 = 1_000_000;
@@ -123,6 +146,13 @@ pub fn validate<'r>(
         }
     };
 
+    let args = req.args.unwrap_or_default();
+    check_args(&args)?;
+    let files = req.files.unwrap_or_default();
+    let taken: Vec<&str> =
+        std::iter::once(lang.source_file.as_str()).chain(req.harness.map(Harness::submission_file)).collect();
+    check_files(&files, &taken, limits)?;
+
     let spec = JobSpec {
         language: lang.name.clone(),
         source_code: req.source_code,
@@ -134,6 +164,8 @@ pub fn validate<'r>(
         checker,
         solution,
         harness: req.harness,
+        args,
+        files: files.into_iter().map(|f| SourceFile { name: f.name, content: f.content }).collect(),
     };
     check_options(&spec, compare.is_some())?;
     Ok((spec, lang))
@@ -223,6 +255,63 @@ fn language<'r>(registry: &'r LanguageRegistry, name: &str, field: &str) -> Resu
             format!("{field}: language '{name}' is not available; available: {}", registry.names()),
         )
     })
+}
+
+fn check_args(args: &[String]) -> Result<(), ApiError> {
+    let bad = |message: String| Err(ApiError::invalid("invalid_args", message));
+    if args.len() > MAX_ARGS {
+        return bad(format!("args has {} arguments; the most accepted is {MAX_ARGS}", args.len()));
+    }
+    for (i, arg) in args.iter().enumerate() {
+        if arg.len() > MAX_ARG_BYTES {
+            return bad(format!("args[{i}] is {} bytes; the most accepted is {MAX_ARG_BYTES}", arg.len()));
+        }
+        if arg.contains('\0') {
+            return bad(format!("args[{i}] holds a NUL byte, which no argument can carry"));
+        }
+    }
+    Ok(())
+}
+
+/// Extra files: plain names (letters, digits, `.`, `_`, `-`; not starting with a
+/// dot), none named like the job's own files (`taken`) or like another, each
+/// within the source cap.
+fn check_files(files: &[FileRequest], taken: &[&str], limits: &Limits) -> Result<(), ApiError> {
+    let bad = |message: String| Err(ApiError::invalid("invalid_files", message));
+    if files.len() > MAX_FILES {
+        return bad(format!("files has {} files; the most accepted is {MAX_FILES}", files.len()));
+    }
+    let mut seen = HashSet::new();
+    for (i, file) in files.iter().enumerate() {
+        let name = &file.name;
+        let plain = !name.is_empty()
+            && name.len() <= MAX_FILE_NAME
+            && !name.starts_with('.')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !plain {
+            return bad(format!(
+                "files[{i}].name {name:?} is not a plain file name: use 1 to {MAX_FILE_NAME} letters, digits, \
+                 '.', '_' or '-', not starting with '.'"
+            ));
+        }
+        if taken.contains(&name.as_str()) {
+            return bad(format!(
+                "files[{i}].name {name:?} is the name of the job's own source ({}); the main source is source_code",
+                taken.join(", ")
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return bad(format!("files[{i}].name {name:?} is given twice"));
+        }
+        if file.content.len() > limits.max_source_bytes {
+            return bad(format!(
+                "files[{i}] ({name}) is {} bytes; the most accepted is {} bytes",
+                file.content.len(),
+                limits.max_source_bytes
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_source(source: &str, field: &str, limits: &Limits) -> Result<(), ApiError> {

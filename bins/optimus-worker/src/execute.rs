@@ -92,7 +92,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         let source_file = ctx.sandbox.language().source_file.as_str();
         let script = Script::Job { step: spec.mode == Mode::Submit };
         let (session, compiled) =
-            container.open(script, &sources(spec.harness, source_file, &spec.source_code), &inputs).await?;
+            container.open(script, &program_files(spec, source_file), &inputs, &spec.args).await?;
         Ok::<_, SandboxError>((
             Ready { container, session },
             compiled,
@@ -105,13 +105,25 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             let Some(solution) = &spec.solution else { return Ok(None) };
             // The solution runs under the job's limits, as the program does.
             let script = Script::Job { step: false };
-            compiled_beside(ctx, job_id, Role::Solution, script, solution, Some(limits), spec.harness, &inputs)
-                .await
-                .map(Some)
+            compiled_beside(
+                ctx,
+                job_id,
+                Role::Solution,
+                script,
+                solution,
+                Some(limits),
+                spec.harness,
+                &inputs,
+                &spec.args,
+            )
+            .await
+            .map(Some)
         };
         let checker = async {
             let Some(checker) = &spec.checker else { return Ok(None) };
-            compiled_beside(ctx, job_id, Role::Checker, Script::Checker, checker, None, None, &inputs).await.map(Some)
+            compiled_beside(ctx, job_id, Role::Checker, Script::Checker, checker, None, None, &inputs, &[])
+                .await
+                .map(Some)
         };
         tokio::try_join!(solution, checker)
     };
@@ -253,6 +265,13 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     Ok((result, phases))
 }
 
+/// The files the judged program unpacks: its sources, and the job's extra files beside them.
+fn program_files<'a>(spec: &'a JobSpec, source_file: &'a str) -> Vec<(&'a str, &'a [u8])> {
+    let mut files = sources(spec.harness, source_file, &spec.source_code);
+    files.extend(spec.files.iter().map(|f| (f.name.as_str(), f.content.as_bytes())));
+    files
+}
+
 /// The files a program unpacks: its source, or the harness and its source beside it.
 fn sources<'a>(harness: Option<Harness>, source_file: &'a str, code: &'a str) -> Vec<(&'a str, &'a [u8])> {
     match harness {
@@ -283,6 +302,7 @@ async fn compiled_beside(
     limits: Option<RunLimits>,
     harness: Option<Harness>,
     inputs: &[&str],
+    args: &[String],
 ) -> Result<Result<Ready, String>, SandboxError> {
     let sandbox = match other_sandbox(ctx, &program.language).await? {
         Ok(sandbox) => sandbox,
@@ -293,7 +313,7 @@ async fn compiled_beside(
     let input_bytes = inputs.iter().map(|i| i.len()).sum();
     let mut container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
     let (session, compiled) =
-        container.open(script, &sources(harness, &lang.source_file, &program.source_code), inputs).await?;
+        container.open(script, &sources(harness, &lang.source_file, &program.source_code), inputs, args).await?;
     match compiled {
         Compiled::Failed { output } => {
             Ready { container, session }.release(true);

@@ -5,18 +5,17 @@
 //! or `{"raised": {"type", "message"}}`; its encoding makes structural equality
 //! JSON equality, except that numbers may be compared within a tolerance.
 
-use optimus_common::{Compare, Verdict};
+use optimus_common::{Compare, Harness, Verdict};
 use serde_json::Value;
 
 /// The harness, shipped with every such job so that it always matches this worker.
 const PYTHON_CALL: &str = include_str!("harness/python_call.py");
-/// Where the harness finds the code it calls.
-const SUBMISSION_FILE: &str = "submission.py";
 
 /// The files a harnessed job unpacks: the harness as the language's source file,
 /// the code under test beside it.
 pub fn sources<'a>(source_file: &'a str, code: &'a str) -> [(&'a str, &'a [u8]); 2] {
-    [(source_file, PYTHON_CALL.as_bytes()), (SUBMISSION_FILE, code.as_bytes())]
+    // The harness finds the code it calls in this file (python_call.py imports it).
+    [(source_file, PYTHON_CALL.as_bytes()), (Harness::PythonCall.submission_file(), code.as_bytes())]
 }
 
 /// What one call did.

@@ -316,6 +316,7 @@ impl Container {
         script: Script,
         sources: &[(&str, &[u8])],
         inputs: &[&str],
+        args: &[String],
     ) -> Result<(Session, Compiled), SandboxError> {
         let lang = self.sandbox.language.clone();
         let deadline = Instant::now() + Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
@@ -328,7 +329,7 @@ impl Container {
         }
         let caps = Caps::for_output_limit(self.sandbox.output_limit);
         let mut session = Session::start(&self.sandbox.docker, self.id(), verb, env, caps, deadline).await?;
-        let archive = archive(sources, inputs);
+        let archive = archive(sources, inputs, args);
         let mut framed = format!("{}\n", archive.len()).into_bytes();
         framed.extend_from_slice(&archive);
         session.send(&framed).await?;
@@ -374,9 +375,11 @@ impl Container {
 }
 
 /// The tar the runner unpacks at `/`: `box/prog/<file>` (readable by the
-/// program), `box/check/` (a checker's files) and `judge/job/tests/<i>.in`
-/// (root's alone). Every path is made here, none from the job.
-fn archive(sources: &[(&str, &[u8])], inputs: &[&str]) -> Vec<u8> {
+/// program), `box/check/` (a checker's files), `judge/job/tests/<i>.in` and
+/// `judge/job/args` (the program's arguments, each ended by a NUL; root's alone).
+/// Every path is made here; the only names from the job are the extra files',
+/// which the API checked to be plain names.
+fn archive(sources: &[(&str, &[u8])], inputs: &[&str], args: &[String]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
         let mut header = tar::Header::new_gnu();
@@ -392,6 +395,10 @@ fn archive(sources: &[(&str, &[u8])], inputs: &[&str]) -> Vec<u8> {
     }
     for (i, input) in inputs.iter().enumerate() {
         add(format!("judge/job/tests/{i}.in"), input.as_bytes(), tar::EntryType::Regular, 0o600);
+    }
+    if !args.is_empty() {
+        let joined: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        add("judge/job/args".into(), &joined, tar::EntryType::Regular, 0o600);
     }
     tar.into_inner().expect("writing to memory")
 }

@@ -92,6 +92,15 @@ pub enum Harness {
     PythonCall,
 }
 
+impl Harness {
+    /// The file the harness puts the submitted code in, beside its own main file.
+    pub fn submission_file(self) -> &'static str {
+        match self {
+            Harness::PythonCall => "submission.py",
+        }
+    }
+}
+
 /// A validated job, as stored in Redis and run by a worker. Built only by the API's
 /// validation, so a worker can trust every field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +126,20 @@ pub struct JobSpec {
     pub solution: Option<Program>,
     #[serde(default)]
     pub harness: Option<Harness>,
+    /// Command-line arguments the program gets on every test.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// More files beside the main source (modules, headers, data), by plain name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SourceFile>,
+}
+
+/// A file beside a job's main source: `box/prog/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// A plain file name, checked by the API: no directories, no leading dot.
+    pub name: String,
+    pub content: String,
 }
 
 impl JobSpec {

@@ -40,7 +40,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 }
 
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
-pub use job::{AttemptError, Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, TestCase};
+pub use job::{AttemptError, Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, SourceFile, TestCase};
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 pub use verdict::{JobResult, TestResult, Verdict};

@@ -149,3 +149,43 @@ async fn judging_options() {
     job["mode"] = json!("submit");
     assert_eq!(app.post_job(&job).await.0, 202);
 }
+
+#[tokio::test]
+async fn arguments_and_extra_files() {
+    let app = spawn_app().await;
+    let file = |name: &str| json!({ "name": name, "content": "x = 1\n" });
+    // Accepted: plain names beside the source, and arguments.
+    let mut ok = with("files", json!([file("helper.py"), file("data_1.txt")]));
+    ok["args"] = json!(["--verbose", "a b", ""]);
+    assert_eq!(app.post_job(&ok).await.0, 202);
+
+    for (name, needle) in [
+        ("../etc/passwd", "not a plain file name"),
+        ("dir/helper.py", "not a plain file name"),
+        (".hidden", "not a plain file name"),
+        ("", "not a plain file name"),
+        ("main.py", "the job's own source"),
+    ] {
+        let msg = refused(&app, with("files", json!([file(name)])), 422, "invalid_files").await;
+        assert!(msg.contains(needle) && msg.contains("files[0]"), "{name}: {msg}");
+    }
+    let msg = refused(&app, with("files", json!([file("a.py"), file("a.py")])), 422, "invalid_files").await;
+    assert!(msg.contains("twice"), "{msg}");
+    let many: Vec<Value> = (0..17).map(|i| file(&format!("f{i}.py"))).collect();
+    let msg = refused(&app, with("files", json!(many)), 422, "invalid_files").await;
+    assert!(msg.contains("16"), "{msg}");
+    let big = json!([{ "name": "big.py", "content": "x".repeat(70_000) }]);
+    let msg = refused(&app, with("files", big), 422, "invalid_files").await;
+    assert!(msg.contains("65536"), "{msg}");
+    // The harness's own file is taken too.
+    let mut harnessed = with("files", json!([file("submission.py")]));
+    harnessed["harness"] = json!("python_call");
+    refused(&app, harnessed, 422, "invalid_files").await;
+
+    let msg = refused(&app, with("args", json!(["a\u{0}b"])), 422, "invalid_args").await;
+    assert!(msg.contains("args[0]") && msg.contains("NUL"), "{msg}");
+    let msg = refused(&app, with("args", json!(vec!["x"; 65])), 422, "invalid_args").await;
+    assert!(msg.contains("64"), "{msg}");
+    let msg = refused(&app, with("args", json!(["y".repeat(5000)])), 422, "invalid_args").await;
+    assert!(msg.contains("4096"), "{msg}");
+}
