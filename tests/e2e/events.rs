@@ -161,6 +161,18 @@ async fn idle_subscribers_share_one_redis_connection_and_the_list_shows_recent_j
     assert_eq!(body["error"]["code"], "invalid_status");
     let res = reqwest::get(format!("{}/jobs/{}/events", stack.base, uuid::Uuid::new_v4())).await.unwrap();
     assert_eq!(res.status().as_u16(), 404);
+    // A forged Last-Event-ID never reaches Redis (nor the reader all streams share).
+    for forged in ["(0-0", "abc", "1-2-3", "99999999999999999999-0"] {
+        let res = reqwest::Client::new()
+            .get(format!("{}/jobs/{}/events", stack.base, ids[0]))
+            .header("Last-Event-ID", forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 422, "{forged}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_last_event_id");
+    }
     let _: () = conn.del("nothing").await.unwrap();
     stack.stop().await;
 }

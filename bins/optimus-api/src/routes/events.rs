@@ -21,6 +21,13 @@ use crate::AppState;
 /// Events replayed per read.
 const REPLAY_PAGE: usize = 500;
 
+/// `<ms>-<seq>`, both numbers: a Redis stream id.
+fn stream_id(raw: &str) -> Option<String> {
+    let (ms, seq) = raw.trim().split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(format!("{ms}-{seq}"))
+}
+
 fn sse(event: &JobEvent) -> Event {
     Event::default().id(&event.id).event(&event.kind).data(&event.data)
 }
@@ -33,7 +40,17 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::BadJobId(raw.clone()))?;
     let record = state.store.get(id, &caller).await?.ok_or(ApiError::JobNotFound(raw))?;
-    let mut after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    // The client's Last-Event-ID goes to Redis (and, for live events, into the one
+    // read every subscriber shares): only a well-formed stream id gets that far.
+    let mut after = match headers.get("last-event-id") {
+        None => None,
+        Some(raw) => Some(stream_id(raw.to_str().unwrap_or("")).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_last_event_id",
+                "Last-Event-ID must be an event id this stream sent, such as 1795442216922-0",
+            )
+        })?),
+    };
     let (tx, rx) = mpsc::channel::<Event>(64);
     // The replay is read before answering, so that a failing Redis is a 503, not
     // an empty stream.
