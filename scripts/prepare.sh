@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Optimus needs on this machine and builds what it runs on:
-# redis-server, Chromium and its WebDriver (for the web page's test), the base image, the static launcher, and every configured language's image.
+# redis-server, Chromium and its WebDriver (for the web page's test), the Judge0
+# and Piston client venv (for the compatibility tests), the base image, the static
+# launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
 # Idempotent: what is already there is kept, and images are rebuilt only when
 # their Dockerfile or runner.sh changed.
@@ -21,6 +23,9 @@ docker image inspect debian:bookworm-slim >/dev/null 2>&1 || command -v debootst
 # The web page's test drives a real browser.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# The compatibility tests run the real Judge0 SDK and pistonapi from a venv.
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
@@ -28,6 +33,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+say "client venv (tests/compat/.venv: judge0, pistonapi, pinned)"
+venv=tests/compat/.venv
+stamp="$venv/.requirements"
+if ! cmp -s tests/compat/requirements.txt "$stamp" 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/compat/requirements.txt
+  cp tests/compat/requirements.txt "$stamp"
 fi
 
 say "base image"

@@ -67,7 +67,12 @@ pub async fn stack_configured(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState::new(store.clone(), registry.clone(), settings.clone(), optimus_api::ApiConfig::default());
+    // Callbacks in tests go to receivers on loopback.
+    let api = optimus_api::ApiConfig {
+        callback_targets: optimus_api::config::CallbackTargets::Any,
+        ..optimus_api::ApiConfig::default()
+    };
+    let state = AppState::new(store.clone(), registry.clone(), settings.clone(), api);
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     let mut workers = Vec::new();
     let registry = Arc::new(registry);

@@ -3,6 +3,7 @@
 //! README: submit, poll, assert the verdict.
 
 mod cancel;
+mod compat;
 mod engine;
 mod events;
 mod helpers;

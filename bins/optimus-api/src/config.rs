@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use optimus_common::settings::{env_or, SettingsError};
 
+pub use crate::callbacks::CallbackTargets;
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// `API_HOST`, default `127.0.0.1`: anyone who reaches the port can run code, so
@@ -24,6 +26,10 @@ pub struct ApiConfig {
     /// `OPTIMUS_REDIS_MEMORY_HIGH_PERCENT`, default 90: new jobs are refused (503)
     /// while Redis uses this share of its `maxmemory` or more, before it runs out.
     pub redis_memory_high_percent: u8,
+    /// `OPTIMUS_CALLBACK_TARGETS`, default `public`: where Judge0 `callback_url`s
+    /// may point: `public` addresses only, `any` (loopback and private networks
+    /// too), or `off` (callbacks refused).
+    pub callback_targets: CallbackTargets,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +41,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             redis_memory_high_percent: 90,
+            callback_targets: CallbackTargets::Public,
         }
     }
 }
@@ -51,6 +58,12 @@ impl ApiConfig {
                 expected: "a percentage from 1 to 100",
             });
         }
+        let targets: String = env_or("OPTIMUS_CALLBACK_TARGETS", "public".into(), "public, any or off")?;
+        let callback_targets = CallbackTargets::parse(&targets).ok_or(SettingsError {
+            name: "OPTIMUS_CALLBACK_TARGETS",
+            value: targets.clone(),
+            expected: "public, any or off",
+        })?;
         Ok(ApiConfig {
             host: env_or("API_HOST", d.host, "a host name or IP address")?,
             port: env_or("API_PORT", d.port, "a port number")?,
@@ -58,6 +71,7 @@ impl ApiConfig {
             request_timeout: Duration::from_secs(env_or("OPTIMUS_REQUEST_TIMEOUT_SECS", 30, secs)?),
             header_timeout: Duration::from_secs(env_or("OPTIMUS_HEADER_TIMEOUT_SECS", 10, secs)?),
             redis_memory_high_percent: percent,
+            callback_targets,
         })
     }
 

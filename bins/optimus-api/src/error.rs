@@ -22,7 +22,7 @@ pub enum ApiError {
     BadJobId(String),
     #[error("job {0} does not exist (job records expire after their TTL)")]
     JobNotFound(String),
-    #[error("no route {0}; routes: POST /jobs, GET /jobs, GET /jobs/{{id}}, GET /jobs/{{id}}/events, DELETE /jobs/{{id}}, GET /languages, GET /health, GET / (the web page)")]
+    #[error("no route {0}; routes: POST /jobs, GET /jobs, GET /jobs/{{id}}, GET /jobs/{{id}}/events, DELETE /jobs/{{id}}, GET /languages, GET /health, GET / (the web page); Judge0's API under /judge0, Piston's under /api/v2")]
     NoRoute(String),
     #[error("the {language} queue holds {depth} jobs, its limit; retry in a few seconds")]
     QueueFull { language: String, depth: usize },

@@ -10,11 +10,15 @@
 //! - [`extract`]: a JSON extractor whose rejections answer in Optimus's error format.
 //! - [`validate`]: turns a raw request into a trusted [`optimus_common::JobSpec`].
 //! - [`routes`]: one module per resource (`jobs`, `languages`, `health`).
+//! - [`compat`]: Judge0's and Piston's APIs, mapped onto the same jobs.
+//! - [`callbacks`]: delivers Judge0 callbacks when their jobs end.
 //!
 //! [`app`] builds the router (tests call it with their own state); [`run`] serves
 //! it until the shutdown token fires, draining requests in flight.
 
 pub mod auth;
+pub mod callbacks;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -73,6 +77,9 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(routes::page::index))
         .route("/static/app.js", get(routes::page::script))
         .route("/static/app.css", get(routes::page::style))
+        .nest("/judge0", compat::judge0_routes())
+        .nest("/api/v2/piston", compat::piston_routes())
+        .nest("/api/v2", compat::piston_routes())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(body_cap))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
@@ -91,6 +98,7 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationT
     use hyper_util::service::TowerToHyperService;
 
     let header_timeout = state.api.header_timeout;
+    let callbacks = tokio::spawn(callbacks::deliver_forever(state.clone(), shutdown.clone()));
     let service = TowerToHyperService::new(app(state));
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
@@ -116,5 +124,7 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationT
     }
     // Requests in flight finish; a client that keeps a connection open is not waited for long.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    // A callback being delivered finishes or its lease lets another process take it.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), callbacks).await;
     Ok(())
 }

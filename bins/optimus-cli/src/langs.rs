@@ -35,6 +35,15 @@ pub struct AddLang {
     /// Shell command that runs the program, e.g. "ruby main.rb" (default: runner.sh's recipe for the name).
     #[arg(long)]
     run_cmd: Option<String>,
+    /// Another name requests may use (Piston's aliases); repeat for several.
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    /// A Judge0 language id that means this language (for Judge0 clients); repeat for several.
+    #[arg(long = "judge0-id")]
+    judge0_ids: Vec<u32>,
+    /// The name Judge0 clients see; `{version}` becomes the version's x.y.z.
+    #[arg(long)]
+    judge0_name: Option<String>,
     /// Write the entry and the Dockerfile, but do not build the image.
     #[arg(long)]
     skip_docker: bool,
@@ -56,6 +65,9 @@ pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
     lang.compiled = args.compile_cmd.is_some();
     lang.compile_command = args.compile_cmd;
     lang.run_command = args.run_cmd;
+    lang.aliases = args.aliases;
+    lang.judge0_ids = args.judge0_ids;
+    lang.judge0_name = args.judge0_name;
     registry.add(lang.clone())?;
 
     let root = image::repo_root(config);
@@ -118,8 +130,8 @@ pub fn remove(config: &Path, name: &str, yes: bool) -> anyhow::Result<()> {
 
 pub fn list(config: &Path) -> anyhow::Result<()> {
     let registry = LanguageRegistry::load(config)?;
-    let header = ["NAME", "VERSION", "EXT", "COMPILED", "MEMORY", "CPU", "TIMEOUT", "IMAGE"];
-    let rows: Vec<[String; 8]> = registry
+    let header = ["NAME", "VERSION", "EXT", "COMPILED", "MEMORY", "CPU", "TIMEOUT", "IMAGE", "ALIASES", "JUDGE0"];
+    let rows: Vec<[String; 10]> = registry
         .languages()
         .iter()
         .map(|l| {
@@ -132,6 +144,8 @@ pub fn list(config: &Path) -> anyhow::Result<()> {
                 format!("{}", l.cpu_limit),
                 format!("{} ms", l.timeout_ms),
                 l.image.clone(),
+                l.aliases.join(","),
+                l.judge0_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
             ]
         })
         .collect();

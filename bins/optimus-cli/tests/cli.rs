@@ -66,6 +66,12 @@ fn add_list_remove() {
         "0.5",
         "--run-cmd",
         "ruby main.rb",
+        "--alias",
+        "rb",
+        "--judge0-id",
+        "72",
+        "--judge0-name",
+        "Ruby ({version})",
         "--skip-docker",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -75,6 +81,9 @@ fn add_list_remove() {
     assert_eq!((ruby.memory_limit_mb, ruby.cpu_limit, ruby.source_file.as_str()), (128, 0.5, "main.rb"));
     assert_eq!(ruby.run_command.as_deref(), Some("ruby main.rb"));
     assert!(!ruby.compiled);
+    assert_eq!((ruby.aliases.clone(), ruby.judge0_ids.clone()), (vec!["rb".to_string()], vec![72]));
+    assert_eq!(ruby.judge0_display_name(), "Ruby (3.1.0)");
+    assert_eq!(registry.find_judge0(72).unwrap().name, "ruby");
     let dockerfile = std::fs::read_to_string(repo.root.join("dockerfiles/ruby/Dockerfile")).unwrap();
     assert!(
         dockerfile.contains("FROM debian:bookworm-slim")
@@ -87,7 +96,13 @@ fn add_list_remove() {
     let rows: Vec<&str> = table.lines().collect();
     assert!(rows[0].starts_with("NAME"), "{table}");
     assert_eq!(rows.len(), 10, "{table}");
-    assert!(rows[9].starts_with("ruby") && rows[9].contains("128 MB"), "{table}");
+    assert!(
+        rows[9].starts_with("ruby")
+            && rows[9].contains("128 MB")
+            && rows[9].contains(" rb ")
+            && rows[9].ends_with(" 72"),
+        "{table}"
+    );
 
     let out = repo.cli(&["remove-lang", "--name", "ruby", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));

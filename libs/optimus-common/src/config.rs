@@ -69,6 +69,21 @@ pub struct LanguageConfig {
     /// worker's concurrency + 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_size: Option<usize>,
+    /// Other names a request may use for this language (Piston's aliases such as
+    /// `py` or `c++`); unique across the registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The runtime Piston names beside the language (`node`, `gcc`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Judge0 language ids that mean this language (CE 1.13.1's where it has one);
+    /// unique across the registry. None: Judge0 clients cannot use the language.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judge0_ids: Vec<u32>,
+    /// The name Judge0 clients see, with `{version}` replaced by [`Self::semver`]
+    /// (default: `"<name> ({version})"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge0_name: Option<String>,
 }
 
 fn default_memory_mb() -> u32 {
@@ -119,7 +134,46 @@ impl LanguageConfig {
             concurrency: default_concurrency(),
             max_queue_depth: default_queue_depth(),
             pool_size: None,
+            aliases: Vec::new(),
+            runtime: None,
+            judge0_ids: Vec::new(),
+            judge0_name: None,
         }
+    }
+
+    /// The runtime's version as `major.minor.patch`, read from the first dotted
+    /// number in [`Self::version`] ("go version go1.19.8 linux/amd64" is 1.19.8,
+    /// "Python 3.11" is 3.11.0); `0.0.0` when there is none.
+    pub fn semver(&self) -> String {
+        let v = self.version.as_bytes();
+        let mut i = 0;
+        while i < v.len() {
+            if v[i].is_ascii_digit() {
+                let start = i;
+                while i < v.len() && (v[i].is_ascii_digit() || v[i] == b'.') {
+                    i += 1;
+                }
+                let parts: Vec<&str> = self.version[start..i].split('.').filter(|p| !p.is_empty()).take(3).collect();
+                if parts.len() >= 2 {
+                    let mut full: Vec<&str> = parts;
+                    full.resize(3, "0");
+                    return full.join(".");
+                }
+            }
+            i += 1;
+        }
+        "0.0.0".to_string()
+    }
+
+    /// The name Judge0 clients see, such as "Python (3.11.2)".
+    pub fn judge0_display_name(&self) -> String {
+        let template = self.judge0_name.clone().unwrap_or_else(|| format!("{} ({{version}})", self.name));
+        template.replace("{version}", &self.semver())
+    }
+
+    /// Whether a request's language name means this language.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.aliases.iter().any(|a| a == name)
     }
 
     /// Checks one entry; the message names the field and what it accepts.
@@ -169,6 +223,12 @@ impl LanguageConfig {
         }
         if self.compile_command.is_some() && !self.compiled {
             return bad("compiled", "must be true when compile_command is set");
+        }
+        if self.aliases.iter().any(|a| a.is_empty() || a.len() > 32 || a.chars().any(|c| c.is_whitespace())) {
+            return bad("aliases", "must be 1-32 characters without spaces each");
+        }
+        if self.judge0_ids.contains(&0) {
+            return bad("judge0_ids", "must be positive numbers");
         }
         Ok(())
     }
@@ -243,6 +303,16 @@ impl LanguageRegistry {
         self.languages.iter().find(|l| l.name == name)
     }
 
+    /// The language a name or one of its aliases means.
+    pub fn find_alias(&self, name: &str) -> Option<&LanguageConfig> {
+        self.languages.iter().find(|l| l.answers_to(name))
+    }
+
+    /// The language a Judge0 language id means.
+    pub fn find_judge0(&self, id: u32) -> Option<&LanguageConfig> {
+        self.languages.iter().find(|l| l.judge0_ids.contains(&id))
+    }
+
     /// Like [`find`](Self::find), with an error that lists the configured languages.
     pub fn get(&self, name: &str) -> Result<&LanguageConfig, ConfigError> {
         self.find(name).ok_or_else(|| ConfigError::Unknown {
@@ -259,6 +329,23 @@ impl LanguageRegistry {
         }
         if self.find(&lang.name).is_some() {
             return Err(ConfigError::Duplicate { path: self.path.clone(), language: lang.name });
+        }
+        let invalid = |field: &str, reason: String| ConfigError::Invalid {
+            path: self.path.clone(),
+            language: lang.name.clone(),
+            field: field.to_string(),
+            reason,
+        };
+        for other in &self.languages {
+            if let Some(alias) = lang.aliases.iter().chain([&lang.name]).find(|a| other.answers_to(a)) {
+                return Err(invalid("aliases", format!("'{alias}' already means language '{}'", other.name)));
+            }
+            if let Some(alias) = other.aliases.iter().find(|a| lang.answers_to(a)) {
+                return Err(invalid("aliases", format!("'{alias}' already means language '{}'", other.name)));
+            }
+            if let Some(id) = lang.judge0_ids.iter().find(|id| other.judge0_ids.contains(id)) {
+                return Err(invalid("judge0_ids", format!("{id} already means language '{}'", other.name)));
+            }
         }
         self.languages.push(lang);
         Ok(())
@@ -311,6 +398,42 @@ mod tests {
         for name in ["python", "java", "rust"] {
             assert!(reg.find(name).is_some(), "{name} missing");
         }
+    }
+
+    #[test]
+    fn semver_is_read_from_whatever_the_runtime_printed() {
+        let version = |v: &str| LanguageConfig::new("x", "x", v).semver();
+        assert_eq!(version("Python 3.11.2"), "3.11.2");
+        assert_eq!(version("go version go1.19.8 linux/amd64"), "1.19.8");
+        assert_eq!(version("openjdk version \"17.0.19\" 2026-04-21"), "17.0.19");
+        assert_eq!(version("GNU bash, version 5.2.15(1)-release"), "5.2.15");
+        assert_eq!(version("v18.20.4"), "18.20.4");
+        assert_eq!(version("tool 3.11"), "3.11.0");
+        assert_eq!(version("no number"), "0.0.0");
+        let mut cpp = LanguageConfig::new("cpp", "cpp", "g++ (Debian 12.2.0-14+deb12u1) 12.2.0");
+        cpp.judge0_name = Some("C++ (GCC {version})".into());
+        assert_eq!(cpp.judge0_display_name(), "C++ (GCC 12.2.0)");
+    }
+
+    #[test]
+    fn aliases_and_judge0_ids_mean_one_language_each() {
+        let (_dir, path) = write(r#"{"languages": []}"#);
+        let mut reg = LanguageRegistry::load(&path).unwrap();
+        let mut py = LanguageConfig::new("python", "py", "3.11.2");
+        py.aliases = vec!["py".into()];
+        py.judge0_ids = vec![71];
+        reg.add(py).unwrap();
+        let mut clash = LanguageConfig::new("pypy", "py", "7.3.0");
+        clash.aliases = vec!["py".into()];
+        assert!(reg.add(clash).unwrap_err().to_string().contains("'py' already means language 'python'"));
+        let mut named_like_alias = LanguageConfig::new("py", "py", "1.0");
+        named_like_alias.judge0_ids = vec![99];
+        assert!(reg.add(named_like_alias).is_err());
+        let mut same_id = LanguageConfig::new("pypy", "py", "7.3.0");
+        same_id.judge0_ids = vec![71];
+        assert!(reg.add(same_id).unwrap_err().to_string().contains("71 already means language 'python'"));
+        assert_eq!(reg.find_alias("py").unwrap().name, "python");
+        assert_eq!(reg.find_judge0(71).unwrap().name, "python");
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
 //! | `optimus:events:<id>` | stream | the job's events, in order (`type` and JSON `data` per entry); expires with the job |
 //! | `optimus:jobs:recent` | sorted set | the newest job ids, scored by creation time (ms); the last 10,000 |
+//! | `optimus:origin:<id>` | string | how a job came in through a compatible API (a Judge0 submission's own fields), as JSON; expires with the job |
+//! | `optimus:callbacks` | sorted set | ids of jobs whose callback is still to be delivered, scored by when to look next (ms) |
+//! | `optimus:stats` | hash | counters that outlive any one process (`callbacks_delivered`, `callbacks_failed`) |
 
 use uuid::Uuid;
 
@@ -92,4 +95,16 @@ pub fn events_prefix() -> String {
 
 pub fn recent_jobs() -> String {
     format!("{PREFIX}:jobs:recent")
+}
+
+pub fn origin(id: Uuid) -> String {
+    format!("{PREFIX}:origin:{id}")
+}
+
+pub fn callbacks() -> String {
+    format!("{PREFIX}:callbacks")
+}
+
+pub fn stats() -> String {
+    format!("{PREFIX}:stats")
 }

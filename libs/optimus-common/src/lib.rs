@@ -11,6 +11,8 @@
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
 //! - [`auth`]: API keys (only their hashes are stored) and who a caller is.
 //! - [`keys`]: the Redis key schema; no other file spells a key.
+//! - [`origin`]: what a job came in as through a compatible API, and the
+//!   callbacks owed when such jobs end.
 //! - [`store`]: every Redis operation on jobs, the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
 //! - `testkit` (feature `testkit`): a private `redis-server` for tests.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod image;
 pub mod job;
 pub mod keys;
+pub mod origin;
 pub mod settings;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -23,6 +23,7 @@ pub use crate::auth::Caller;
 use crate::config::LanguageConfig;
 use crate::job::{AttemptError, JobRecord, JobSpec, JobStatus};
 use crate::keys;
+pub use crate::origin::Origin;
 use crate::settings::Settings;
 use crate::verdict::JobResult;
 
@@ -194,6 +195,19 @@ impl Store {
         lang: &LanguageConfig,
         caller: &Caller,
     ) -> Result<EnqueueOutcome, StoreError> {
+        self.enqueue_from(id, spec, lang, caller, None).await
+    }
+
+    /// [`enqueue`](Self::enqueue) for a job that came in through a compatible API:
+    /// its [`Origin`] is stored in the same atomic step (and expires with the job).
+    pub async fn enqueue_from(
+        &self,
+        id: Uuid,
+        spec: &JobSpec,
+        lang: &LanguageConfig,
+        caller: &Caller,
+        origin: Option<&Origin>,
+    ) -> Result<EnqueueOutcome, StoreError> {
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
         let (rate, max_active) = match caller {
             Caller::Anonymous => (0, 0),
@@ -210,6 +224,7 @@ impl Store {
             .key(keys::owner_rate(key_id))
             .key(keys::events(id))
             .key(keys::recent_jobs())
+            .key(keys::callbacks())
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&spec.language)
@@ -222,6 +237,8 @@ impl Store {
             .arg(keys::dead(&lang.name))
             .arg(Utc::now().timestamp_millis())
             .arg(RECENT_JOBS_KEPT)
+            .arg(origin.map_or("", |o| o.json.as_str()))
+            .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
         Ok(match code {
@@ -266,6 +283,16 @@ impl Store {
     /// The job as the API shows it, or `None` if there is no such job or it
     /// belongs to a key other than `caller`'s. (Reads [`RECORD_FIELDS`] and the result.)
     pub async fn get(&self, id: Uuid, caller: &Caller) -> Result<Option<JobRecord>, StoreError> {
+        self.read_record(id, Some(caller)).await
+    }
+
+    /// The job whoever owns it: for the platform's own work on it (callbacks),
+    /// never for answering a caller.
+    pub async fn get_unowned(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        self.read_record(id, None).await
+    }
+
+    async fn read_record(&self, id: Uuid, caller: Option<&Caller>) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
         // Only the fields the answer shows: never the spec, which can be as large
         // as a request body, on every poll.
@@ -273,7 +300,8 @@ impl Store {
             redis::pipe().hget(keys::job(id), &RECORD_FIELDS[..]).get(keys::result(id)).query_async(&mut conn).await?;
         let fields: HashMap<&str, String> =
             RECORD_FIELDS.iter().zip(values).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
-        if fields.is_empty() || fields.get("owner").is_some_and(|owner| owner != caller.key_id()) {
+        let foreign = |caller: &Caller| fields.get("owner").is_some_and(|owner| owner != caller.key_id());
+        if fields.is_empty() || caller.is_some_and(foreign) {
             return Ok(None);
         }
         let corrupt = |why: String| StoreError::Corrupt { id, why };

@@ -43,6 +43,9 @@ pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             }),
         );
     }
+    // Judge0 callbacks: owed now, delivered, and given up after their tries.
+    let (owed, counters) = state.store.callback_stats().await.unwrap_or_default();
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
     (
         StatusCode::OK,
         Json(json!({
@@ -55,6 +58,11 @@ pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                     "maxmemory_policy": memory.policy,
                 },
                 "workers": languages,
+            },
+            "callbacks": {
+                "pending": owed,
+                "delivered": count("callbacks_delivered"),
+                "failed": count("callbacks_failed"),
             },
         })),
     )

@@ -3,7 +3,7 @@
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome};
+use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome, Origin};
 use optimus_common::JobStatus;
 use serde_json::json;
 use uuid::Uuid;
@@ -19,10 +19,22 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     Json(req): Json<JobRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = enqueue(&state, &caller, req, None).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "job_id": id, "status": JobStatus::Queued }))))
+}
+
+/// Validates a request and queues it as a new job of `caller`'s, with its origin
+/// when it came in through a compatible API. Every way in goes through here.
+pub async fn enqueue(
+    state: &AppState,
+    caller: &Caller,
+    req: JobRequest,
+    origin: Option<&Origin>,
+) -> Result<Uuid, ApiError> {
     let (spec, lang) = validate(req, &state.registry, &state.settings.limits)?;
-    state.memory.admit(&state).await?;
+    state.memory.admit(state).await?;
     let id = Uuid::new_v4();
-    let queued = state.store.enqueue(id, &spec, lang, &caller).await.map_err(|e| match e {
+    let queued = state.store.enqueue_from(id, &spec, lang, caller, origin).await.map_err(|e| match e {
         // Redis refused the write for want of memory (between two readings of
         // its use): nothing was written, and the answer says why.
         optimus_common::StoreError::Redis(r) if r.code() == Some("OOM") => {
@@ -36,14 +48,14 @@ pub async fn submit(
             return Err(ApiError::QueueFull { language: lang.name.clone(), depth: lang.max_queue_depth })
         }
         EnqueueOutcome::RateLimited { retry_after } => {
-            let per_min = match &caller {
+            let per_min = match caller {
                 Caller::Key { rate_per_min, .. } => *rate_per_min,
                 Caller::Anonymous => 0,
             };
             return Err(ApiError::RateLimited { per_min, retry_after });
         }
         EnqueueOutcome::TooManyActive => {
-            let max = match &caller {
+            let max = match caller {
                 Caller::Key { max_active, .. } => *max_active,
                 Caller::Anonymous => 0,
             };
@@ -51,7 +63,7 @@ pub async fn submit(
         }
     }
     tracing::info!(job = %id, language = %lang.name, tests = spec.test_cases.len(), "job queued");
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "job_id": id, "status": JobStatus::Queued }))))
+    Ok(id)
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -6,6 +6,8 @@
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)
 -- ARGV[9] the language's retry set   ARGV[10] the language's dead-letter list
 -- ARGV[11] created_at in ms (the recent index's score)   ARGV[12] most jobs the recent index keeps
+-- ARGV[13] the job's origin (JSON; '' for none)   ARGV[14] '1': a callback is owed (KEYS[7], due now)
+-- KEYS[7] the set of callbacks owed
 -- Returns {code, retry_after_ms}: 1 queued; 0 the queue is full; -1 over the rate
 -- (retry after that many ms); -2 the owner has too many jobs queued or running.
 -- Nothing is written unless 1 is returned.
@@ -48,6 +50,12 @@ if owner ~= '' then
 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'events', KEYS[5])
+if ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[1], 'origin', ARGV[13])
+end
+if ARGV[14] == '1' then
+  redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1])
+end
 redis.call('XADD', KEYS[5], '*', 'type', 'queued', 'data', cjson.encode({status = 'queued'}))
 redis.call('ZADD', KEYS[6], ARGV[11], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[12]) + 1))

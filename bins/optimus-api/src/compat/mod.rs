@@ -1,0 +1,85 @@
+//! The shapes of other judges' APIs, served beside Optimus's own so that their
+//! clients work unchanged: Judge0 CE 1.13.1 under `/judge0`, Piston v2 under
+//! `/api/v2` and `/api/v2/piston`. Each request becomes an ordinary Optimus job
+//! with one test, through [`crate::routes::jobs::enqueue`], on the same queues and
+//! workers; each module answers in its API's own formats, errors included.
+//!
+//! - [`judge0`]: the routes and the request's validation; [`judge0_view`]: the
+//!   pure mapping of a job to Judge0's statuses and fields.
+//! - [`piston`]: the routes and the mapping both ways; [`semver`]: node-semver
+//!   ranges, as Piston matches versions.
+
+pub mod judge0;
+pub mod judge0_view;
+pub mod piston;
+pub mod semver;
+
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use optimus_common::store::Caller;
+use optimus_common::JobRecord;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// `/judge0/...`.
+pub fn judge0_routes() -> Router<AppState> {
+    Router::new()
+        .route("/about", get(judge0::about))
+        .route("/config_info", get(judge0::config_info))
+        .route("/statuses", get(judge0::statuses))
+        .route("/languages", get(judge0::languages))
+        .route("/languages/{id}", get(judge0::language))
+        .route("/submissions", axum::routing::post(judge0::create))
+        .route("/submissions/batch", get(judge0::batch_show).post(judge0::batch_create))
+        .route("/submissions/{token}", get(judge0::show).delete(judge0::destroy))
+        .fallback(judge0::not_found)
+}
+
+/// `/api/v2/...` and `/api/v2/piston/...`, with or without a trailing slash.
+pub fn piston_routes() -> Router<AppState> {
+    Router::new()
+        .route("/runtimes", get(piston::runtimes))
+        .route("/runtimes/", get(piston::runtimes))
+        .route("/execute", axum::routing::post(piston::execute))
+        .route("/execute/", axum::routing::post(piston::execute))
+        .fallback(piston::not_found)
+}
+
+/// Waits until the job ends or `budget` passes, then reads it. Follows the job's
+/// event stream (replayed from its start, so an end that came first is seen); a
+/// subscription the hub drops for falling behind is made again.
+pub async fn wait_for_end(
+    state: &AppState,
+    id: Uuid,
+    caller: &Caller,
+    budget: Duration,
+) -> Result<Option<JobRecord>, ApiError> {
+    let deadline = tokio::time::Instant::now() + budget;
+    loop {
+        let mut events = state.events.follow(&state.store, id, "0-0".into());
+        let _ = tokio::time::timeout_at(deadline, async {
+            while let Some(event) = events.recv().await {
+                if event.is_terminal() {
+                    break;
+                }
+            }
+        })
+        .await;
+        let record = state.store.get(id, caller).await?;
+        let ended = record.as_ref().is_none_or(|r| r.status.is_terminal());
+        if ended || tokio::time::Instant::now() >= deadline {
+            return Ok(record);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long a synchronous call (Judge0's `wait=true`, Piston's execute) may wait
+/// for its job: under the request timeout, so the answer is the job's, not a 408.
+pub fn wait_budget(state: &AppState) -> Duration {
+    state.api.request_timeout.saturating_sub(Duration::from_secs(2)).max(Duration::from_secs(1))
+}
