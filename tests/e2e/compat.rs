@@ -59,6 +59,17 @@ async fn judge0_sdk_and_pistonapi_work_unchanged() {
     assert_eq!(run["submission"]["language"], 71);
     assert!(run["submission"]["time"].as_f64().is_some() && run["submission"]["memory"].as_f64().unwrap() > 0.0);
 
+    // Another key's submission does not exist for this one.
+    let (_, other) = stack.store.add_key("other", 0, 0).await.unwrap();
+    let token = run["submission"]["token"].as_str().unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("{}/judge0/submissions/{token}", stack.base))
+        .header("X-Auth-Token", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+
     let batch = scenario("judge0_batch", &stack.base, &key).await;
     let statuses: Vec<&Value> = batch["submissions"].as_array().unwrap().iter().map(|s| &s["status"]).collect();
     assert_eq!(statuses, vec![&json!(3), &json!(3), &json!(4)], "{batch}");
@@ -300,15 +311,34 @@ async fn judge0_http_fields_statuses_errors_and_callbacks() {
     assert_eq!(put["status"]["id"], 3);
     assert_eq!(put["stdout"], judge0_b64("called back\n"));
     // The count follows the receiver's answer: wait for it, then nothing is owed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let stats = loop {
-        let stats = stack.store.callback_stats().await.unwrap();
-        if stats.1.get("callbacks_delivered") == Some(&1) || tokio::time::Instant::now() > deadline {
-            break stats;
+    let counted = |name: &'static str| {
+        let store = stack.store.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let stats = store.callback_stats().await.unwrap();
+                if stats.1.get(name) == Some(&1) || tokio::time::Instant::now() > deadline {
+                    return stats;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let stats = counted("callbacks_delivered").await;
     assert_eq!((stats.0, stats.1.get("callbacks_delivered")), (0, Some(&1)), "{stats:?}");
+
+    // A receiver that is never there: tried, given up, counted.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let (status, _) = post_json(
+        &j("/submissions"),
+        &json!({"source_code": "print(1)", "language_id": 71, "callback_url": format!("http://{closed}/gone")}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let stats = counted("callbacks_failed").await;
+    assert_eq!((stats.0, stats.1.get("callbacks_failed")), (0, Some(&1)), "{stats:?}");
+    let health: Value = http.get(format!("{}/health", stack.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["callbacks"], json!({"pending": 0, "delivered": 1, "failed": 1}));
 
     // Languages and statuses.
     let languages: Value = http.get(j("/languages")).send().await.unwrap().json().await.unwrap();

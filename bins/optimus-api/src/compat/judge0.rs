@@ -76,9 +76,9 @@ pub async fn not_found(uri: Uri) -> Judge0Error {
 pub async fn about() -> impl IntoResponse {
     axum::Json(json!({
         "version": VERSION,
-        "homepage": "https://github.com/optimus-judge/optimus",
-        "source_code": "https://github.com/optimus-judge/optimus",
-        "maintainer": "Optimus (a Judge0 CE 1.13.1 compatible API)",
+        "homepage": null,
+        "source_code": null,
+        "maintainer": "Optimus, serving Judge0 CE 1.13.1's API",
     }))
 }
 
