@@ -248,8 +248,9 @@ fn check_options(spec: &JobSpec, job_compare: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The language a name or one of its aliases (`py`, `c++`) means.
 fn language<'r>(registry: &'r LanguageRegistry, name: &str, field: &str) -> Result<&'r LanguageConfig, ApiError> {
-    registry.find(name).ok_or_else(|| {
+    registry.find_alias(name).ok_or_else(|| {
         ApiError::invalid(
             "unknown_language",
             format!("{field}: language '{name}' is not available; available: {}", registry.names()),

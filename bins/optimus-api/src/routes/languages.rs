@@ -16,6 +16,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
             "extension": lang.extension,
             "source_file": lang.source_file,
             "compiled": lang.compiled,
+            "aliases": lang.aliases,
+            "judge0_ids": lang.judge0_ids,
             "defaults": {
                 "timeout_ms": lang.timeout_ms,
                 "memory_limit_mb": lang.memory_limit_mb,

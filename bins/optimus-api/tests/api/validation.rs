@@ -44,6 +44,20 @@ async fn language_and_source() {
     let msg = refused(&app, with("source_code", json!("x".repeat(64 * 1024 + 1))), 422, "source_too_large").await;
     assert!(msg.contains("65536"), "{msg}");
     assert_eq!(app.redis_keys().await, 0);
+
+    // An alias means its language, and the job is stored under the language's name.
+    let (status, answer) = app.post_job(&with("language", json!("py3"))).await;
+    assert_eq!(status, 202, "{answer}");
+    let job: Value = app
+        .http
+        .get(format!("{}/jobs/{}", app.base, answer["job_id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["language"], "python");
 }
 
 #[tokio::test]
