@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Optimus needs on this machine and builds what it runs on:
-# redis-server, Chromium and its WebDriver (for the web page's test), the Judge0
+# redis-server, Chromium and its WebDriver (for the web page's test), promtool (for
+# the metrics test), the Judge0
 # and Piston client venv (for the compatibility tests), the base image, the static
 # launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
@@ -23,6 +24,10 @@ docker image inspect debian:bookworm-slim >/dev/null 2>&1 || command -v debootst
 # The web page's test drives a real browser.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# The metrics test checks the exposition with promtool (Debian's prometheus package).
+command -v promtool >/dev/null || need_apt+=(prometheus)
+# The deployment test brings deploy/compose.yaml up with Debian's Compose.
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # The compatibility tests run the real Judge0 SDK and pistonapi from a venv.
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

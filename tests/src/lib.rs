@@ -277,8 +277,16 @@ impl Drop for System {
 /// The address in "optimus-api listening addr=..." of an API's log.
 fn listening_addr(log: &str) -> String {
     let line = log.lines().find(|l| l.contains("optimus-api listening")).expect("the listening line");
-    let addr = line.split("addr=").nth(1).expect("addr=").split_whitespace().next().expect("an address");
-    addr.to_string()
+    logged_field(line, "addr").expect("addr")
+}
+
+/// A field of a log line, in the text format (`name=value`) or JSON (`"name":"value"`).
+pub fn logged_field(line: &str, name: &str) -> Option<String> {
+    if let Ok(json) = serde_json::from_str::<Value>(line) {
+        return json["fields"][name].as_str().map(str::to_string);
+    }
+    let value = line.split(&format!("{name}=")).nth(1)?.split_whitespace().next()?;
+    Some(value.to_string())
 }
 
 /// The last `n` lines of a log.

@@ -14,7 +14,7 @@ fn stored_counts(system: &System) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for worker in &system.workers {
         for line in worker.log().lines().filter(|l| l.contains("job stored")) {
-            if let Some(id) = line.split("job{id=").nth(1).and_then(|rest| rest.get(..36)) {
+            if let Some(id) = line.split("job{job_id=").nth(1).and_then(|rest| rest.get(..36)) {
                 *counts.entry(id.to_string()).or_insert(0) += 1;
             }
         }

@@ -5,7 +5,10 @@
 mod auth;
 mod chaos;
 mod dead_letters;
+mod deploy;
 mod edge;
+mod logs;
+mod metrics;
 
 use serde_json::{json, Value};
 

@@ -14,7 +14,9 @@ use crate::AppState;
 
 /// The routes anyone may call: load balancers and probes hold no key, and the
 /// web page holds no data (it asks for a key and sends it with every call).
-const OPEN_PATHS: [&str; 4] = ["/health", "/", "/static/app.js", "/static/app.css"];
+/// `/metrics` is the operator's, scraped by Prometheus, which holds no user key;
+/// like `/health` it shows counts, never a job.
+const OPEN_PATHS: [&str; 5] = ["/health", "/metrics", "/", "/static/app.js", "/static/app.css"];
 
 fn presented_key(req: &Request) -> Option<&str> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);

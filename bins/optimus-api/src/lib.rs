@@ -12,6 +12,7 @@
 //! - [`routes`]: one module per resource (`jobs`, `languages`, `health`).
 //! - [`compat`]: Judge0's and Piston's APIs, mapped onto the same jobs.
 //! - [`callbacks`]: delivers Judge0 callbacks when their jobs end.
+//! - [`metrics`]: the Prometheus metrics at `/metrics`.
 //!
 //! [`app`] builds the router (tests call it with their own state); [`run`] serves
 //! it until the shutdown token fires, draining requests in flight.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod limits;
+pub mod metrics;
 pub mod routes;
 pub mod validate;
 
@@ -50,6 +52,7 @@ pub struct AppState {
     pub api: Arc<ApiConfig>,
     pub memory: Arc<limits::MemoryWatch>,
     pub events: Arc<events::EventHub>,
+    pub metrics: Arc<metrics::ApiMetrics>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             api: Arc::new(api),
             memory: Arc::default(),
             events: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}/events", get(routes::events::stream))
         .route("/languages", get(routes::languages::list))
         .route("/health", get(routes::health::check))
+        .route("/metrics", get(metrics::scrape))
         .route("/", get(routes::page::index))
         .route("/static/app.js", get(routes::page::script))
         .route("/static/app.css", get(routes::page::style))
@@ -85,7 +90,27 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), limits::body_and_time))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+}
+
+/// Moves jobs whose retry backoff has passed back to their queues, as workers do:
+/// with no worker of a language running (scaled to zero), a job waiting for its
+/// retry must still reach the queue, whose length is what wakes a worker.
+async fn promote_retries(state: AppState, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        for lang in state.registry.languages() {
+            match state.store.promote_due(&lang.name, &lang.queue).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(language = %lang.name, jobs = n, "retried jobs back in the queue"),
+                Err(e) => tracing::warn!(error = %e, "cannot move due retries to their queue"),
+            }
+        }
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` is cancelled, then lets the
@@ -99,6 +124,7 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationT
 
     let header_timeout = state.api.header_timeout;
     let callbacks = tokio::spawn(callbacks::deliver_forever(state.clone(), shutdown.clone()));
+    tokio::spawn(promote_retries(state.clone(), shutdown.clone()));
     let service = TowerToHyperService::new(app(state));
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);

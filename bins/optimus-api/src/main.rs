@@ -11,9 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    optimus_common::logging::init(optimus_common::logging::LogFormat::from_env()?, Vec::new(), None);
 
     let settings = Settings::from_env()?;
     let api = ApiConfig::from_env()?;

@@ -15,6 +15,7 @@
 //! - [`budget`]: the job's budget for stored output, cut fairly, pure.
 //! - [`compare`]: the output comparison rules, pure.
 //! - [`harness`]: the `python_call` harness and how its answers compare.
+//! - [`metrics`]: the worker's Prometheus metrics and their endpoint.
 
 pub mod budget;
 pub mod compare;
@@ -22,6 +23,7 @@ pub mod execute;
 pub mod harness;
 pub mod host;
 pub mod judge;
+pub mod metrics;
 pub mod progress;
 pub mod sandbox;
 pub mod worker;

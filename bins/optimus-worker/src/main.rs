@@ -39,13 +39,15 @@ struct Args {
     /// The directory of slot files every worker of this host shares.
     #[arg(long, env = "OPTIMUS_SLOTS_DIR", default_value = "/tmp/optimus-slots")]
     slots_dir: std::path::PathBuf,
+    /// Serve Prometheus metrics at http://<addr>/metrics (off when unset; port 0
+    /// picks a free one, logged).
+    #[arg(long, env = "WORKER_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    optimus_common::logging::init(optimus_common::logging::LogFormat::from_env()?, Vec::new(), None);
     let args = Args::parse();
     let settings = Settings::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
@@ -70,6 +72,13 @@ async fn main() -> anyhow::Result<()> {
 
     let worker = Worker::start(config).await.context("the worker cannot start")?;
     let shutdown = CancellationToken::new();
+    if let Some(addr) = args.metrics_addr {
+        let bound = worker
+            .serve_metrics(addr, shutdown.clone())
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr} (--metrics-addr)"))?;
+        tracing::info!(addr = %bound, "metrics served at /metrics");
+    }
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {

@@ -219,6 +219,15 @@ impl Sandbox {
         container::sweep(&self.docker, &self.language.name, &self.deployment, &self.worker_id, is_alive).await
     }
 
+    /// Removes every container of this worker's, waiting for each: for its last
+    /// step, once no job runs. A container whose job ended just before holds a
+    /// removal spawned when it was dropped, which the process may not live to
+    /// finish.
+    pub async fn remove_mine(&self) -> Result<usize, SandboxError> {
+        let me = self.worker_id.as_str();
+        container::sweep(&self.docker, &self.language.name, &self.deployment, "", |owner| owner != me).await
+    }
+
     /// A started container for `role` in job `job_id` (a pooled one, or a fresh
     /// one), sized for `limits` and for `inputs` bytes of test input.
     pub async fn start(

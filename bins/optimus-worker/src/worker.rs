@@ -11,6 +11,7 @@
 //! deadline goes back to the front of its queue.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +26,7 @@ use uuid::Uuid;
 
 use crate::execute::{execute, Context};
 use crate::host::HostSlots;
+use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::sandbox::{PoolConfig, Sandbox, SandboxError};
 
@@ -81,6 +83,7 @@ pub struct Worker {
     /// Jobs whose end this worker could not store because a peer had taken them
     /// (this worker was presumed dead).
     lost_ownership: std::sync::atomic::AtomicU64,
+    metrics: Arc<Metrics>,
     /// Stops the pool (and removes its idle containers) when the worker goes.
     _pool: DropGuard,
 }
@@ -89,6 +92,7 @@ impl Worker {
     /// Connects to Redis and Docker, checks the image, registers the worker.
     pub async fn start(config: WorkerConfig) -> anyhow::Result<Self> {
         let id = format!("{}-{}", config.language.name, &Uuid::new_v4().simple().to_string()[..12]);
+        let metrics = Arc::new(Metrics::new(&config.language.name));
         let store = Store::connect(&config.settings).await?;
         // Containers are labelled with the job store they serve (its URL may hold a
         // password, hence the fingerprint).
@@ -114,12 +118,31 @@ impl Worker {
             engine: EngineGate::default(),
             connected_since: Mutex::new(Some(tokio::time::Instant::now())),
             lost_ownership: std::sync::atomic::AtomicU64::new(0),
+            metrics,
             _pool: stop_pool.drop_guard(),
         })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Serves this worker's metrics on `addr` until `shutdown`; returns the
+    /// address bound (`:0` picks a free port).
+    pub async fn serve_metrics(&self, addr: SocketAddr, shutdown: CancellationToken) -> std::io::Result<SocketAddr> {
+        let (metrics, pool) = (self.metrics.clone(), self.sandbox.pool().cloned());
+        let refresh = {
+            let metrics = metrics.clone();
+            move || {
+                if let Some(pool) = &pool {
+                    let (idle, busy, waits) = pool.counts();
+                    metrics.pool_containers.with_label_values(&["idle"]).set(idle as i64);
+                    metrics.pool_containers.with_label_values(&["busy"]).set(busy as i64);
+                    metrics.pool_waits.inc_by(waits.saturating_sub(metrics.pool_waits.get()));
+                }
+            }
+        };
+        crate::metrics::serve(addr, metrics, refresh, shutdown).await
     }
 
     /// Serves until `shutdown` fires, then drains.
@@ -169,6 +192,11 @@ impl Worker {
         if let Some(pool) = this.sandbox.pool() {
             pool.close().await;
         }
+        match this.sandbox.remove_mine().await {
+            Ok(0) => {}
+            Ok(n) => info!(removed = n, "removed this worker's containers whose removal was under way"),
+            Err(e) => warn!(error = %e, "could not remove this worker's last containers"),
+        }
         // No slot runs now: whatever is still on this worker's list goes back. A
         // worker whose list cannot be emptied stays registered, so that a peer
         // recovers its jobs once its heartbeat has expired.
@@ -191,6 +219,7 @@ impl Worker {
                 _ = tokio::time::sleep(every) => {}
             }
             if let Err(e) = self.store.heartbeat(&self.config.language.name, &self.id).await {
+                self.metrics.redis_errors.inc();
                 warn!(error = %e, "heartbeat failed");
                 *self.connected_since.lock().expect("connected lock") = None;
                 continue;
@@ -310,6 +339,7 @@ impl Worker {
                 match self.store.popper(&self.id).await {
                     Ok(p) => popper = Some(p),
                     Err(e) => {
+                        self.metrics.redis_errors.inc();
                         warn!(error = %e, "cannot reach Redis; retrying");
                         tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(backoff) => {} }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -322,11 +352,12 @@ impl Worker {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
                     self.held.lock().expect("held lock").insert(id);
-                    self.handle(id, &abort).instrument(info_span!("job", %id)).await;
+                    self.handle(id, &abort).instrument(info_span!("job", job_id = %id)).await;
                     self.held.lock().expect("held lock").remove(&id);
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    self.metrics.redis_errors.inc();
                     warn!(error = %e, "pop failed; reconnecting");
                     popper = None;
                 }
@@ -342,11 +373,17 @@ impl Worker {
             Err(e) => {
                 // The job stays on our processing list: it is requeued when this
                 // worker's next attempt fails too, or recovered if we die.
+                self.metrics.redis_errors.inc();
                 error!(error = %e, "claim failed");
                 let _ = self.store.requeue(id, &self.id, "claim failed").await;
                 return;
             }
         };
+        let claimed_at = tokio::time::Instant::now();
+        if let Ok(Some(created)) = self.store.created_at(id).await {
+            let waited = (chrono::Utc::now() - created).to_std().unwrap_or_default();
+            self.metrics.queue_wait.observe(waited.as_secs_f64());
+        }
         let cancel = abort.child_token();
         let watch = tokio::spawn(watch_cancel(self.store.clone(), id, cancel.clone()));
         let budget = self.config.settings.limits.job_output_budget_bytes;
@@ -389,14 +426,18 @@ impl Worker {
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
-                self.store_end(id, JobStatus::Completed, Some(&result), abort).await
+                let stored = self.store_end(id, JobStatus::Completed, Some(&result), abort).await;
+                self.record(&result, &phases, claimed_at.elapsed());
+                stored
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
                 info!("job cancelled while running");
+                self.metrics.jobs_finished.with_label_values(&["cancelled"]).inc();
                 self.store_end(id, JobStatus::Cancelled, None, abort).await
             }
             Err(SandboxError::Cancelled) => {
                 // Not the job's fault: back to the front of the queue, uncounted.
+                self.metrics.requeued.with_label_values(&["uncounted"]).inc();
                 match self.store.requeue_uncounted(id, &self.id, "its worker shut down while running it").await {
                     Ok(outcome) => info!(?outcome, "job handed back at shutdown"),
                     Err(e) => error!(error = %e, "could not hand the job back; a peer's recovery will"),
@@ -409,6 +450,8 @@ impl Worker {
                 // The platform failed, not the job: it goes back without using an
                 // attempt, and no slot takes another until the engine answers.
                 warn!(error = %e, "the container engine does not answer; pausing this worker's slots");
+                self.metrics.docker_errors.inc();
+                self.metrics.requeued.with_label_values(&["uncounted"]).inc();
                 self.engine.down(self.sandbox.clone());
                 match self.store.requeue_uncounted(id, &self.id, "the container engine did not answer").await {
                     Ok(outcome) => info!(?outcome, "job handed back uncounted"),
@@ -417,6 +460,9 @@ impl Worker {
                 return;
             }
             Err(e) => {
+                if matches!(e, SandboxError::Docker(_)) {
+                    self.metrics.docker_errors.inc();
+                }
                 error!(error = %e, "sandbox failed");
                 self.give_back(id, &format!("sandbox failure: {e}")).await;
                 return;
@@ -456,6 +502,7 @@ impl Worker {
                     return true;
                 }
                 Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
+                    self.metrics.redis_errors.inc();
                     warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot store the job's end; keeping it and retrying");
                     // Jitter, so that workers do not all come back at once.
                     let jitter = Duration::from_millis(u64::from(Uuid::new_v4().as_bytes()[0]) % 100);
@@ -466,6 +513,7 @@ impl Worker {
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
+                    self.metrics.redis_errors.inc();
                     error!(error = %e, "could not store the job's end; giving up");
                     return false;
                 }
@@ -473,11 +521,33 @@ impl Worker {
         }
     }
 
+    /// Counts a judged job: its verdict, its tests', and how long its parts took.
+    fn record(&self, result: &optimus_common::JobResult, phases: &crate::execute::Phases, took: Duration) {
+        let m = &self.metrics;
+        m.jobs_finished.with_label_values(&[&crate::metrics::label(&result.overall_status)]).inc();
+        for test in &result.test_results {
+            m.test_verdicts.with_label_values(&[&crate::metrics::label(&test.verdict)]).inc();
+            m.test_run.observe(test.execution_time_ms as f64 / 1000.0);
+        }
+        if self.config.language.compiled {
+            m.compile.observe(phases.compile_ms as f64 / 1000.0);
+        }
+        m.job.observe(took.as_secs_f64());
+    }
+
     async fn give_back(&self, id: Uuid, reason: &str) {
         match self.store.requeue(id, &self.id, reason).await {
-            Ok(RequeueOutcome::Failed) => warn!(reason, "job failed: out of attempts; on the dead-letter list"),
-            Ok(outcome) => info!(?outcome, reason, "job handed back"),
+            Ok(RequeueOutcome::Failed) => {
+                self.metrics.failed.inc();
+                self.metrics.jobs_finished.with_label_values(&["failed"]).inc();
+                warn!(reason, "job failed: out of attempts; on the dead-letter list")
+            }
+            Ok(outcome) => {
+                self.metrics.requeued.with_label_values(&["counted"]).inc();
+                info!(?outcome, reason, "job handed back")
+            }
             Err(e) => {
+                self.metrics.redis_errors.inc();
                 error!(error = %e, "could not hand the job back; it is recovered when this worker stops")
             }
         }

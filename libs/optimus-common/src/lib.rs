@@ -9,6 +9,7 @@
 //!   ([`JobStatus`], [`JobRecord`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
+//! - [`logging`]: text or JSON log lines (`OPTIMUS_LOG_FORMAT`), with job and trace ids.
 //! - [`auth`]: API keys (only their hashes are stored) and who a caller is.
 //! - [`keys`]: the Redis key schema; no other file spells a key.
 //! - [`origin`]: what a job came in as through a compatible API, and the
@@ -22,6 +23,7 @@ pub mod config;
 pub mod image;
 pub mod job;
 pub mod keys;
+pub mod logging;
 pub mod origin;
 pub mod settings;
 pub mod store;

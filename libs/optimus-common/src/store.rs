@@ -334,6 +334,24 @@ impl Store {
         }))
     }
 
+    /// When a job was submitted (`None`: no such job), for the time it waited.
+    pub async fn created_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let created: Option<String> = conn.hget(keys::job(id), "created_at").await?;
+        Ok(created.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// The oldest job waiting in a language's queue: when it was submitted.
+    pub async fn oldest_queued(&self, lang: &LanguageConfig) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut conn = self.conn.clone();
+        // Jobs are pushed on the left and popped from the right: the oldest is last.
+        let oldest: Option<String> = conn.lindex(&lang.queue, -1).await?;
+        match oldest.and_then(|id| Uuid::parse_str(&id).ok()) {
+            Some(id) => self.created_at(id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Cancels a job of `caller`'s (another key's job is [`CancelOutcome::Missing`]).
     pub async fn cancel(&self, id: Uuid, caller: &Caller) -> Result<CancelOutcome, StoreError> {
         let mut conn = self.conn.clone();

@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::metrics::Refusal;
 use crate::extract::Json;
 use crate::validate::{validate, JobRequest};
 use crate::AppState;
@@ -31,17 +32,33 @@ pub async fn enqueue(
     req: JobRequest,
     origin: Option<&Origin>,
 ) -> Result<Uuid, ApiError> {
-    let (spec, lang) = validate(req, &state.registry, &state.settings.limits)?;
-    state.memory.admit(state).await?;
+    let metrics = &state.metrics;
+    let (spec, lang) = validate(req, &state.registry, &state.settings.limits).inspect_err(|_| metrics.refused(Refusal::Invalid))?;
+    state.memory.admit(state).await.inspect_err(|_| metrics.refused(Refusal::StorageFull))?;
     let id = Uuid::new_v4();
     let queued = state.store.enqueue_from(id, &spec, lang, caller, origin).await.map_err(|e| match e {
         // Redis refused the write for want of memory (between two readings of
         // its use): nothing was written, and the answer says why.
         optimus_common::StoreError::Redis(r) if r.code() == Some("OOM") => {
+            metrics.refused(Refusal::StorageFull);
             ApiError::StorageFull("Redis is at its maxmemory".into())
         }
-        other => ApiError::Store(other),
+        other => {
+            metrics.refused(Refusal::StorageUnavailable);
+            metrics.redis_errors.inc();
+            ApiError::Store(other)
+        }
     })?;
+    let refusal = match queued {
+        EnqueueOutcome::Queued => None,
+        EnqueueOutcome::QueueFull => Some(Refusal::QueueFull),
+        EnqueueOutcome::RateLimited { .. } => Some(Refusal::RateLimited),
+        EnqueueOutcome::TooManyActive => Some(Refusal::TooManyActive),
+    };
+    match refusal {
+        Some(why) => metrics.refused(why),
+        None => metrics.submitted(&lang.name),
+    }
     match queued {
         EnqueueOutcome::Queued => {}
         EnqueueOutcome::QueueFull => {

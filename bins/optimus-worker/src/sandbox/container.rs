@@ -218,8 +218,12 @@ pub(super) async fn sweep(
             continue;
         }
         if let Some(id) = c.id {
-            docker.remove_container(&id, Some(force_remove())).await?;
-            removed += 1;
+            match docker.remove_container(&id, Some(force_remove())).await {
+                Ok(()) => removed += 1,
+                // Gone, or being removed already (by its lease's own removal).
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(removed)

@@ -114,6 +114,8 @@ struct Inner {
     /// Wakes acquirers: a container became idle, or one under way ended otherwise.
     changed: Notify,
     stop: CancellationToken,
+    /// Acquisitions that found no idle container.
+    waits: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -136,6 +138,7 @@ impl Pool {
             wake: Notify::new(),
             changed: Notify::new(),
             stop,
+            waits: Default::default(),
         });
         let pool = Pool { inner };
         tokio::spawn(pool.clone().refill());
@@ -174,6 +177,7 @@ impl Pool {
     /// wiped, if it is ready within [`ACQUIRE_WAIT`]; else a new one made now.
     pub(super) async fn acquire(&self) -> Result<Warm, SandboxError> {
         let deadline = Instant::now() + ACQUIRE_WAIT;
+        let mut first = true;
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
@@ -186,6 +190,10 @@ impl Pool {
                     self.inner.wake.notify_one();
                     return Ok(warm);
                 }
+                if first {
+                    first = false;
+                    self.inner.waits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 state.pending > 0 && !state.stopped
             };
             if !under_way || tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -194,6 +202,15 @@ impl Pool {
         }
         self.inner.wake.notify_one();
         self.create().await
+    }
+
+    /// Containers idle, containers in use (or being made ready), and how many
+    /// acquisitions found none idle, for the metrics.
+    pub fn counts(&self) -> (usize, usize, u64) {
+        let state = self.state();
+        let idle = state.idle.len();
+        let busy = state.known.len().saturating_sub(idle);
+        (idle, busy, self.inner.waits.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Tells the refill task and any waiting acquirer that the state changed.

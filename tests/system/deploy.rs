@@ -1,0 +1,112 @@
+//! `deploy/compose.yaml`, brought up for real with the Compose on this machine
+//! (Debian's `docker-compose`): a job submitted through the API's published port
+//! is accepted, and the stack comes down leaving no sandbox container behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A Compose project that is taken down (volumes too) however the test ends.
+struct Project {
+    name: String,
+    port: u16,
+}
+
+impl Project {
+    fn compose(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker-compose")
+            .current_dir(repo())
+            .args(["-f", "deploy/compose.yaml", "-p", &self.name])
+            .args(args)
+            .env("PROFILE", "debug")
+            .env("OPTIMUS_PORT", self.port.to_string())
+            .output()
+            .expect("docker-compose runs (Debian's docker-compose; scripts/prepare.sh installs it)")
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let out = self.compose(&["down", "-v", "--timeout", "40"]);
+        if !out.status.success() {
+            eprintln!("docker-compose down failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compose_brings_up_a_stack_that_judges_a_job() {
+    // The service image copies these debug builds in.
+    for bin in ["optimus-api", "optimus-worker", "optimus-cli"] {
+        optimus_tests::binary(bin);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let project = Project { name: format!("optimus-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), port };
+    let up = project.compose(&["up", "-d", "--build", "redis", "api", "worker-python"]);
+    assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let health: Option<Value> = match http.get(format!("{base}/health")).send().await {
+            Ok(res) => res.json().await.ok(),
+            Err(_) => None,
+        };
+        if health.as_ref().is_some_and(|h| h["dependencies"]["workers"]["python"]["workers"] == 1) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let logs = project.compose(&["logs", "--no-color"]);
+            panic!("the stack never became healthy: {health:?}\n{}", String::from_utf8_lossy(&logs.stdout));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let job = json!({
+        "language": "python",
+        "source_code": "print(int(input()) * 2)",
+        "test_cases": [{"input": "21", "expected_output": "42"}]
+    });
+    let res = http.post(format!("{base}/jobs")).json(&job).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 202);
+    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+    let done = loop {
+        let job: Value = http.get(format!("{base}/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+        if matches!(job["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            break job;
+        }
+        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(60), "{job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["result"]["overall_status"], "accepted", "{done}");
+
+    // Down: the worker drains and removes its pool; nothing of this deployment stays.
+    drop(project);
+    let deployment = optimus_common::fingerprint(&[b"redis://redis:6379"]);
+    let left = optimus_tests::containers_with(&format!("optimus.deployment={deployment}"));
+    assert!(left.is_empty(), "containers left after compose down: {left:?}");
+}
+
+/// deploy/k8s/ against the Kubernetes schemas (kubernetes-validate, strict) and
+/// KEDA's ScaledObject schema, and each ScaledObject against the queue of the
+/// language its Deployment serves (tests/k8s/validate.py).
+#[test]
+fn kubernetes_manifests_validate() {
+    let python = repo().join("tests/compat/.venv/bin/python");
+    assert!(python.exists(), "{} is missing: scripts/prepare.sh makes it", python.display());
+    let out = Command::new(python).arg(repo().join("tests/k8s/validate.py")).arg(repo()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let count = |kind: &str| summary["kinds"][kind].as_array().map_or(0, Vec::len);
+    let languages = optimus_common::LanguageRegistry::load(optimus_tests::languages_file()).unwrap().languages().len();
+    assert_eq!(count("ScaledObject"), languages, "{summary}");
+    assert_eq!(count("Deployment"), languages + 1, "{summary}");
+    assert_eq!((count("StatefulSet"), count("Service")), (1, 2), "{summary}");
+}
