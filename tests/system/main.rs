@@ -9,6 +9,7 @@ mod deploy;
 mod edge;
 mod logs;
 mod metrics;
+mod openapi;
 
 use serde_json::{json, Value};
 

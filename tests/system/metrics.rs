@@ -63,7 +63,13 @@ async fn api_and_worker_metrics_follow_real_jobs_and_pass_promtool() {
         assert_eq!(res.status().as_u16(), 202);
         ids.push(res.json::<serde_json::Value>().await.unwrap()["job_id"].as_str().unwrap().to_string());
     }
-    let res = system.http.post(system.url("/jobs")).json(&json!({"language": "cobol", "source_code": "x"})).send().await.unwrap();
+    let res = system
+        .http
+        .post(system.url("/jobs"))
+        .json(&json!({"language": "cobol", "source_code": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 422);
     for id in &ids {
         assert_eq!(system.wait(id, None).await["status"], "completed");
@@ -84,7 +90,11 @@ async fn api_and_worker_metrics_follow_real_jobs_and_pass_promtool() {
     promtool_accepts(&api, "API");
 
     let worker = scrape(format!("http://{addr}/metrics")).await;
-    assert_eq!(sample(&worker, "optimus_jobs_finished_total", &[("language", "python"), ("verdict", "accepted")]), Some(2.0), "{worker}");
+    assert_eq!(
+        sample(&worker, "optimus_jobs_finished_total", &[("language", "python"), ("verdict", "accepted")]),
+        Some(2.0),
+        "{worker}"
+    );
     assert_eq!(sample(&worker, "optimus_jobs_finished_total", &[("verdict", "wrong_answer")]), Some(1.0), "{worker}");
     assert_eq!(sample(&worker, "optimus_test_verdicts_total", &[("verdict", "accepted")]), Some(5.0), "{worker}");
     assert_eq!(sample(&worker, "optimus_test_verdicts_total", &[("verdict", "wrong_answer")]), Some(1.0), "{worker}");

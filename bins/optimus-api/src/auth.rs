@@ -16,7 +16,9 @@ use crate::AppState;
 /// web page holds no data (it asks for a key and sends it with every call).
 /// `/metrics` is the operator's, scraped by Prometheus, which holds no user key;
 /// like `/health` it shows counts, never a job.
-const OPEN_PATHS: [&str; 5] = ["/health", "/metrics", "/", "/static/app.js", "/static/app.css"];
+/// The API's description and its page are public too.
+const OPEN_PATHS: [&str; 7] =
+    ["/health", "/metrics", "/openapi.json", "/docs", "/", "/static/app.js", "/static/app.css"];
 
 fn presented_key(req: &Request) -> Option<&str> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);

@@ -13,6 +13,7 @@
 //! - [`compat`]: Judge0's and Piston's APIs, mapped onto the same jobs.
 //! - [`callbacks`]: delivers Judge0 callbacks when their jobs end.
 //! - [`metrics`]: the Prometheus metrics at `/metrics`.
+//! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json`, and `/docs`.
 //!
 //! [`app`] builds the router (tests call it with their own state); [`run`] serves
 //! it until the shutdown token fires, draining requests in flight.
@@ -26,6 +27,7 @@ pub mod events;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod validate;
 
@@ -33,7 +35,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use optimus_common::{LanguageRegistry, Settings, Store};
 use tokio::net::TcpListener;
@@ -69,22 +71,32 @@ impl AppState {
     }
 }
 
+/// Every route: its path and its handlers. The router is built from this table
+/// and the OpenAPI document is checked against it, so neither can miss a route.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut table: Vec<(&'static str, MethodRouter<AppState>)> = vec![
+        ("/jobs", post(routes::jobs::submit).get(routes::jobs::list)),
+        ("/jobs/{id}", get(routes::jobs::get).delete(routes::jobs::cancel)),
+        ("/jobs/{id}/events", get(routes::events::stream)),
+        ("/languages", get(routes::languages::list)),
+        ("/health", get(routes::health::check)),
+        ("/metrics", get(metrics::scrape)),
+        ("/openapi.json", get(openapi::document)),
+        ("/docs", get(openapi::page)),
+        ("/", get(routes::page::index)),
+        ("/static/app.js", get(routes::page::script)),
+        ("/static/app.css", get(routes::page::style)),
+    ];
+    table.extend(compat::judge0_routes());
+    table.extend(compat::piston_routes());
+    table
+}
+
 /// The router: every route behind authentication, the body cap and the timeout.
 pub fn app(state: AppState) -> Router {
     let body_cap = state.settings.limits.max_body_bytes;
-    Router::new()
-        .route("/jobs", axum::routing::post(routes::jobs::submit).get(routes::jobs::list))
-        .route("/jobs/{id}", get(routes::jobs::get).delete(routes::jobs::cancel))
-        .route("/jobs/{id}/events", get(routes::events::stream))
-        .route("/languages", get(routes::languages::list))
-        .route("/health", get(routes::health::check))
-        .route("/metrics", get(metrics::scrape))
-        .route("/", get(routes::page::index))
-        .route("/static/app.js", get(routes::page::script))
-        .route("/static/app.css", get(routes::page::style))
-        .nest("/judge0", compat::judge0_routes())
-        .nest("/api/v2/piston", compat::piston_routes())
-        .nest("/api/v2", compat::piston_routes())
+    let router = routes().into_iter().fold(Router::new(), |router, (path, handlers)| router.route(path, handlers));
+    router
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(body_cap))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))

@@ -90,7 +90,11 @@ impl Default for ApiMetrics {
                 )
                 .expect("valid"),
             ),
-            submitted: counter_vec("optimus_jobs_submitted_total", "Jobs accepted and queued, by language", &["language"]),
+            submitted: counter_vec(
+                "optimus_jobs_submitted_total",
+                "Jobs accepted and queued, by language",
+                &["language"],
+            ),
             refused: counter_vec("optimus_jobs_refused_total", "Submissions refused, by reason", &["reason"]),
             redis_errors: register(
                 &r,

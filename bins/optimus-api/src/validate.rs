@@ -14,7 +14,7 @@ use crate::error::ApiError;
 
 /// `POST /jobs` as sent. Unknown fields are refused, so a misspelt option never
 /// silently falls back to its default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     pub language: String,
@@ -48,21 +48,21 @@ pub struct JobRequest {
     pub files: Option<Vec<FileRequest>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileRequest {
     pub name: String,
     pub content: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramRequest {
     pub language: String,
     pub source_code: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestCaseRequest {
     /// Defaults to the test's position, from 1.

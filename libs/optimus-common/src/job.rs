@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::verdict::JobResult;
 
 /// One test: what the program reads, and what it should print.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TestCase {
     /// The caller's id for the test, echoed in its result as `test_id`.
     pub id: u64,
@@ -23,7 +23,7 @@ pub struct TestCase {
 }
 
 /// How a job's tests are run and judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Every test runs and is judged.
@@ -49,7 +49,7 @@ impl Mode {
 }
 
 /// How a program's output is compared with the expected output.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Compare {
     /// Byte for byte.
@@ -77,14 +77,14 @@ impl Compare {
 }
 
 /// A program other than the one judged: a reference solution or a checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Program {
     pub language: String,
     pub source_code: String,
 }
 
 /// A harness wraps the program: tests are calls, not stdin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Harness {
     /// Each test's input is a Python call expression evaluated against the program;
@@ -135,7 +135,7 @@ pub struct JobSpec {
 }
 
 /// A file beside a job's main source: `box/prog/<name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceFile {
     /// A plain file name, checked by the API: no directories, no leading dot.
     pub name: String,
@@ -154,7 +154,7 @@ impl JobSpec {
 }
 
 /// Where a job is in its life. `Completed`, `Failed` and `Cancelled` are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -190,7 +190,7 @@ impl JobStatus {
 }
 
 /// A job as `GET /jobs/:id` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRecord {
     pub job_id: Uuid,
     pub language: String,
@@ -213,7 +213,7 @@ pub struct JobRecord {
 }
 
 /// One attempt that ended without a verdict: a worker died, a sandbox failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptError {
     pub attempt: u32,
     pub error: String,

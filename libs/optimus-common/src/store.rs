@@ -754,7 +754,7 @@ impl JobEvent {
 
 /// A finished job's result without its tests: what the `completed` event and the
 /// job list carry.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ResultSummary {
     pub overall_status: Option<crate::Verdict>,
     pub total_tests: usize,
@@ -776,7 +776,7 @@ impl ResultSummary {
 }
 
 /// A job as the job list shows it: no spec, no test bodies.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct JobSummary {
     pub job_id: Uuid,
     pub language: String,

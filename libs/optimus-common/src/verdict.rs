@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::job::Mode;
 
 /// The outcome of one test, or of a whole job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Accepted,
@@ -25,7 +25,7 @@ pub enum Verdict {
 }
 
 /// How one test went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TestResult {
     pub test_id: u64,
     /// `None` in `custom` mode, where nothing is judged.
@@ -97,7 +97,7 @@ impl TestResult {
 }
 
 /// The judgement of a whole job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobResult {
     #[serde(default)]
     pub mode: Mode,

@@ -16,8 +16,7 @@ pub mod semver;
 
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{any, get, post, MethodRouter};
 use optimus_common::store::Caller;
 use optimus_common::JobRecord;
 use uuid::Uuid;
@@ -25,28 +24,34 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// `/judge0/...`.
-pub fn judge0_routes() -> Router<AppState> {
-    Router::new()
-        .route("/about", get(judge0::about))
-        .route("/config_info", get(judge0::config_info))
-        .route("/statuses", get(judge0::statuses))
-        .route("/languages", get(judge0::languages))
-        .route("/languages/{id}", get(judge0::language))
-        .route("/submissions", axum::routing::post(judge0::create))
-        .route("/submissions/batch", get(judge0::batch_show).post(judge0::batch_create))
-        .route("/submissions/{token}", get(judge0::show).delete(judge0::destroy))
-        .fallback(judge0::not_found)
+/// Judge0's routes, under `/judge0`.
+pub fn judge0_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/judge0/about", get(judge0::about)),
+        ("/judge0/config_info", get(judge0::config_info)),
+        ("/judge0/statuses", get(judge0::statuses)),
+        ("/judge0/languages", get(judge0::languages)),
+        ("/judge0/languages/{id}", get(judge0::language)),
+        ("/judge0/submissions", post(judge0::create)),
+        ("/judge0/submissions/batch", get(judge0::batch_show).post(judge0::batch_create)),
+        ("/judge0/submissions/{token}", get(judge0::show).delete(judge0::destroy)),
+        // Anything else under /judge0 answers in Judge0's error shape.
+        ("/judge0/{*rest}", any(judge0::not_found)),
+    ]
 }
 
-/// `/api/v2/...` and `/api/v2/piston/...`, with or without a trailing slash.
-pub fn piston_routes() -> Router<AppState> {
-    Router::new()
-        .route("/runtimes", get(piston::runtimes))
-        .route("/runtimes/", get(piston::runtimes))
-        .route("/execute", axum::routing::post(piston::execute))
-        .route("/execute/", axum::routing::post(piston::execute))
-        .fallback(piston::not_found)
+/// Piston's routes, under `/api/v2` and `/api/v2/piston` (an emkc URL with only
+/// the host swapped), with or without a trailing slash.
+pub fn piston_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut routes: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for path in ["/api/v2/runtimes", "/api/v2/runtimes/", "/api/v2/piston/runtimes", "/api/v2/piston/runtimes/"] {
+        routes.push((path, get(piston::runtimes)));
+    }
+    for path in ["/api/v2/execute", "/api/v2/execute/", "/api/v2/piston/execute", "/api/v2/piston/execute/"] {
+        routes.push((path, post(piston::execute)));
+    }
+    routes.push(("/api/v2/{*rest}", any(piston::not_found)));
+    routes
 }
 
 /// Waits until the job ends or `budget` passes, then reads it. Follows the job's

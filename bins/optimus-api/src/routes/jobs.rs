@@ -9,8 +9,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::metrics::Refusal;
 use crate::extract::Json;
+use crate::metrics::Refusal;
 use crate::validate::{validate, JobRequest};
 use crate::AppState;
 
@@ -33,7 +33,8 @@ pub async fn enqueue(
     origin: Option<&Origin>,
 ) -> Result<Uuid, ApiError> {
     let metrics = &state.metrics;
-    let (spec, lang) = validate(req, &state.registry, &state.settings.limits).inspect_err(|_| metrics.refused(Refusal::Invalid))?;
+    let (spec, lang) =
+        validate(req, &state.registry, &state.settings.limits).inspect_err(|_| metrics.refused(Refusal::Invalid))?;
     state.memory.admit(state).await.inspect_err(|_| metrics.refused(Refusal::StorageFull))?;
     let id = Uuid::new_v4();
     let queued = state.store.enqueue_from(id, &spec, lang, caller, origin).await.map_err(|e| match e {
