@@ -64,8 +64,8 @@ leaked=0
 for id in $worker_ids; do
   leaked=$((leaked + $(docker ps -aq --filter "label=optimus.worker=$id" | wc -l)))
 done
-dups=$(grep -ho 'job{job_id=[0-9a-f-]*}: optimus_worker::worker: job stored' "$dir"/worker-*.log | sort | uniq -d | wc -l)
-stored=$(grep -ho 'job{job_id=[0-9a-f-]*}: optimus_worker::worker: job stored' "$dir"/worker-*.log | wc -l)
+dups=$(grep -h 'optimus_worker::worker: job stored' "$dir"/worker-*.log | grep -o 'job_id=[0-9a-f-]*' | sort | uniq -d | wc -l)
+stored=$(grep -h 'optimus_worker::worker: job stored' "$dir"/worker-*.log | grep -o 'job_id=[0-9a-f-]*' | wc -l)
 echo "==> after the workers stopped"
 echo "  results stored: $stored; duplicate results: $dups"
 echo "  containers left: $leaked"

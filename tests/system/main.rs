@@ -10,6 +10,7 @@ mod edge;
 mod logs;
 mod metrics;
 mod openapi;
+mod traces;
 
 use serde_json::{json, Value};
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    optimus_common::logging::init(optimus_common::logging::LogFormat::from_env()?, Vec::new(), None);
+    let telemetry = optimus_common::telemetry::init("optimus-api")?;
 
     let settings = Settings::from_env()?;
     let api = ApiConfig::from_env()?;
@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(store, registry, settings, api);
     optimus_api::run(listener, state, shutdown).await?;
     tracing::info!("optimus-api stopped");
+    // The spans still buffered are exported before the process ends.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     Ok(())
 }
 

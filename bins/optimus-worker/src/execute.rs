@@ -14,6 +14,7 @@ use std::time::Duration;
 use optimus_common::{Harness, JobResult, JobSpec, LanguageRegistry, Mode, Program, TestResult, Verdict};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::{info_span, Instrument};
 use uuid::Uuid;
 
 use crate::budget;
@@ -87,12 +88,19 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
 
     let program = async {
         let t = Instant::now();
-        let mut container = ctx.sandbox.start(job_id, Role::Program, limits, total, input_bytes).await?;
+        let mut container = ctx
+            .sandbox
+            .start(job_id, Role::Program, limits, total, input_bytes)
+            .instrument(info_span!("acquire container"))
+            .await?;
         let create_ms = t.elapsed().as_millis() as u64;
         let source_file = ctx.sandbox.language().source_file.as_str();
         let script = Script::Job { step: spec.mode == Mode::Submit };
-        let (session, compiled) =
-            container.open(script, &program_files(spec, source_file), &inputs, &spec.args).await?;
+        // Sources unpacked and compiled once (a no-op for interpreted languages).
+        let (session, compiled) = container
+            .open(script, &program_files(spec, source_file), &inputs, &spec.args)
+            .instrument(info_span!("compile"))
+            .await?;
         Ok::<_, SandboxError>((
             Ready { container, session },
             compiled,
@@ -204,7 +212,8 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     let tests = async {
         let mut results = Vec::with_capacity(total);
         for index in 0..total {
-            let run = match session.next_test().await? {
+            let test_span = info_span!("test", test.index = index, verdict = tracing::field::Empty);
+            let run = match session.next_test().instrument(test_span.clone()).await? {
                 Some(run) if run.index == index => run,
                 Some(run) => return Err(SandboxError::Runner(format!("test {} reported out of order", run.index))),
                 None => return Err(SandboxError::Runner("the runner stopped before every test had run".into())),
@@ -217,7 +226,11 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
                 None
             };
             let check = checker.as_mut().map(|c| &mut c.session);
-            let result = judging.judge(index, judge::observe(run, &bounds), reference.as_ref(), check).await?;
+            let result = judging
+                .judge(index, judge::observe(run, &bounds), reference.as_ref(), check)
+                .instrument(info_span!(parent: &test_span, "judge"))
+                .await?;
+            test_span.record("verdict", crate::metrics::label(&result.verdict).as_str());
             let go_on = result.is_passed();
             if let Some(progress) = ctx.progress {
                 progress.test(index, &result).await;

@@ -47,7 +47,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    optimus_common::logging::init(optimus_common::logging::LogFormat::from_env()?, Vec::new(), None);
+    let telemetry = optimus_common::telemetry::init("optimus-worker")?;
     let args = Args::parse();
     let settings = Settings::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
@@ -91,5 +91,8 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    worker.run(shutdown).await
+    let served = worker.run(shutdown).await;
+    // The spans still buffered are exported before the process ends.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served
 }

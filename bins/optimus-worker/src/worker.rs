@@ -352,7 +352,20 @@ impl Worker {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
                     self.held.lock().expect("held lock").insert(id);
-                    self.handle(id, &abort).instrument(info_span!("job", job_id = %id)).await;
+                    let span = info_span!(
+                        "job",
+                        job_id = %id,
+                        language = %self.config.language.name,
+                        mode = tracing::field::Empty,
+                        verdict = tracing::field::Empty,
+                    );
+                    // The job's trace began at its submission, in the API.
+                    if optimus_common::telemetry::enabled() {
+                        if let Ok(Some(parent)) = self.store.traceparent(id).await {
+                            optimus_common::telemetry::continue_trace(&span, &parent);
+                        }
+                    }
+                    self.handle(id, &abort).instrument(span).await;
                     self.held.lock().expect("held lock").remove(&id);
                 }
                 Ok(None) => {}
@@ -367,7 +380,8 @@ impl Worker {
 
     /// One job, from claim to a terminal state (or back to its queue).
     async fn handle(&self, id: Uuid, abort: &CancellationToken) {
-        let (spec, attempt) = match self.store.claim(id, &self.id).await {
+        let claimed = self.store.claim(id, &self.id).instrument(info_span!("claim")).await;
+        let (spec, attempt) = match claimed {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return,
             Err(e) => {
@@ -379,6 +393,7 @@ impl Worker {
                 return;
             }
         };
+        tracing::Span::current().record("mode", spec.mode.as_str());
         let claimed_at = tokio::time::Instant::now();
         if let Ok(Some(created)) = self.store.created_at(id).await {
             let waited = (chrono::Utc::now() - created).to_std().unwrap_or_default();
@@ -426,6 +441,8 @@ impl Worker {
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
+                let verdict = crate::metrics::label(&result.overall_status);
+                tracing::Span::current().record("verdict", verdict.as_str());
                 let stored = self.store_end(id, JobStatus::Completed, Some(&result), abort).await;
                 self.record(&result, &phases, claimed_at.elapsed());
                 stored
@@ -479,6 +496,18 @@ impl Worker {
     /// store retried with backoff, for up to [`STORE_RETRY_FOR`] (less if the
     /// worker is being stopped); false if it never could.
     async fn store_end(
+        &self,
+        id: Uuid,
+        status: JobStatus,
+        result: Option<&optimus_common::JobResult>,
+        abort: &CancellationToken,
+    ) -> bool {
+        self.store_end_retried(id, status, result, abort)
+            .instrument(info_span!("store", status = status.as_str()))
+            .await
+    }
+
+    async fn store_end_retried(
         &self,
         id: Uuid,
         status: JobStatus,

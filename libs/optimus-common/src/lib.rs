@@ -9,6 +9,8 @@
 //!   ([`JobStatus`], [`JobRecord`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
+//! - `telemetry` (feature `telemetry`): OTLP trace export, and the trace context a
+//!   job carries from the API to its worker.
 //! - [`logging`]: text or JSON log lines (`OPTIMUS_LOG_FORMAT`), with job and trace ids.
 //! - [`auth`]: API keys (only their hashes are stored) and who a caller is.
 //! - [`keys`]: the Redis key schema; no other file spells a key.
@@ -27,6 +29,8 @@ pub mod logging;
 pub mod origin;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod verdict;

@@ -195,11 +195,12 @@ impl Store {
         lang: &LanguageConfig,
         caller: &Caller,
     ) -> Result<EnqueueOutcome, StoreError> {
-        self.enqueue_from(id, spec, lang, caller, None).await
+        self.enqueue_from(id, spec, lang, caller, None, None).await
     }
 
-    /// [`enqueue`](Self::enqueue) for a job that came in through a compatible API:
-    /// its [`Origin`] is stored in the same atomic step (and expires with the job).
+    /// [`enqueue`](Self::enqueue) with what else the job record keeps: the job's
+    /// [`Origin`] when it came in through a compatible API, and the trace context
+    /// of its submission; stored in the same atomic step (and expiring with the job).
     pub async fn enqueue_from(
         &self,
         id: Uuid,
@@ -207,6 +208,7 @@ impl Store {
         lang: &LanguageConfig,
         caller: &Caller,
         origin: Option<&Origin>,
+        traceparent: Option<&str>,
     ) -> Result<EnqueueOutcome, StoreError> {
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
         let (rate, max_active) = match caller {
@@ -239,6 +241,7 @@ impl Store {
             .arg(RECENT_JOBS_KEPT)
             .arg(origin.map_or("", |o| o.json.as_str()))
             .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })
+            .arg(traceparent.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
         Ok(match code {
@@ -332,6 +335,12 @@ impl Store {
                 .and_then(DateTime::from_timestamp_millis),
             result,
         }))
+    }
+
+    /// The trace context the job was submitted in, if its submission was traced.
+    pub async fn traceparent(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.hget(keys::job(id), "traceparent").await?)
     }
 
     /// When a job was submitted (`None`: no such job), for the time it waited.

@@ -37,7 +37,11 @@ pub async fn enqueue(
         validate(req, &state.registry, &state.settings.limits).inspect_err(|_| metrics.refused(Refusal::Invalid))?;
     state.memory.admit(state).await.inspect_err(|_| metrics.refused(Refusal::StorageFull))?;
     let id = Uuid::new_v4();
-    let queued = state.store.enqueue_from(id, &spec, lang, caller, origin).await.map_err(|e| match e {
+    // The job's trace starts here; its worker continues it from the traceparent.
+    let span = tracing::info_span!("submit", job_id = %id, language = %lang.name, mode = spec.mode.as_str());
+    let traceparent = optimus_common::telemetry::traceparent(&span);
+    let store = state.store.enqueue_from(id, &spec, lang, caller, origin, traceparent.as_deref());
+    let queued = tracing::Instrument::instrument(store, span).await.map_err(|e| match e {
         // Redis refused the write for want of memory (between two readings of
         // its use): nothing was written, and the answer says why.
         optimus_common::StoreError::Redis(r) if r.code() == Some("OOM") => {

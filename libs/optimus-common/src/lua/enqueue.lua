@@ -7,7 +7,7 @@
 -- ARGV[9] the language's retry set   ARGV[10] the language's dead-letter list
 -- ARGV[11] created_at in ms (the recent index's score)   ARGV[12] most jobs the recent index keeps
 -- ARGV[13] the job's origin (JSON; '' for none)   ARGV[14] '1': a callback is owed (KEYS[7], due now)
--- KEYS[7] the set of callbacks owed
+-- KEYS[7] the set of callbacks owed   ARGV[15] the submit span's W3C traceparent ('' for none)
 -- Returns {code, retry_after_ms}: 1 queued; 0 the queue is full; -1 over the rate
 -- (retry after that many ms); -2 the owner has too many jobs queued or running.
 -- Nothing is written unless 1 is returned.
@@ -52,6 +52,9 @@ redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'events', KEYS[5])
 if ARGV[13] ~= '' then
   redis.call('HSET', KEYS[1], 'origin', ARGV[13])
+end
+if ARGV[15] ~= '' then
+  redis.call('HSET', KEYS[1], 'traceparent', ARGV[15])
 end
 if ARGV[14] == '1' then
   redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1])
