@@ -208,3 +208,18 @@ async fn polling_never_reads_the_spec() {
     assert!(stats.contains("cmdstat_hmget:calls=5"), "{stats}");
     assert!(!stats.contains("cmdstat_hgetall") && !stats.contains("cmdstat_hget:"), "{stats}");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern_with_bounded_labels() {
+    let app = spawn_app().await;
+    let odd = reqwest::Method::from_bytes(b"FOOBAR").unwrap();
+    for path in ["/jobs", "/nope/123", "/jobs/6b1c2f44-0000-4000-8000-000000000000"] {
+        let _ = app.http.request(odd.clone(), format!("{}{path}", app.base)).send().await.unwrap();
+        let _ = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    }
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("FOOBAR") && !text.contains("/nope/123") && !text.contains("6b1c2f44"), "{text}");
+    assert!(text.contains(r#"optimus_http_requests_total{method="other",route="/jobs",status="405"} 1"#), "{text}");
+    assert!(text.contains(r#"optimus_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"optimus_http_requests_total{method="GET",route="/jobs/{id}",status="404"} 1"#), "{text}");
+}
