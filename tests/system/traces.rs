@@ -1,11 +1,12 @@
-//! OpenTelemetry: the API and a worker export over OTLP/HTTP to a receiver in
-//! this test, and one trace holds the job's whole life: the API's `submit` span,
+//! OpenTelemetry: the API and a worker export over OTLP (HTTP and gRPC, as
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` says) to a receiver in this test, and one trace holds the job's whole life: the API's `submit` span,
 //! the worker's `job` span under it, and the job's steps under that, with the
 //! job's attributes; the worker's JSON log lines carry the trace id.
 
 use std::sync::{Arc, Mutex};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use optimus_common::testkit::RedisServer;
@@ -70,30 +71,73 @@ fn spans(bodies: &[Vec<u8>]) -> Vec<Span> {
     all
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_trace_follows_a_job_from_the_api_through_its_worker() {
-    // The receiver: every export it gets, kept.
-    let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-    let app = axum::Router::new().fallback({
+/// What the receivers got: each export request, as protobuf bytes.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// An OTLP/HTTP receiver; returns its endpoint.
+async fn http_receiver(received: Received) -> String {
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
         let received = received.clone();
-        move |body: axum::body::Bytes| {
-            let received = received.clone();
-            async move {
-                received.lock().unwrap().push(body.to_vec());
-                ([(axum::http::header::CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new())
-            }
+        async move {
+            received.lock().unwrap().push(body.to_vec());
+            ([(axum::http::header::CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new())
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    endpoint
+}
 
+struct GrpcReceiver(Received);
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().push(request.into_inner().encode_to_vec());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// An OTLP/gRPC receiver; returns its endpoint.
+async fn grpc_receiver(received: Received) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(GrpcReceiver(received)))
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap()
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trace_follows_a_job_from_the_api_through_its_worker_over_http() {
+    let received = Received::default();
+    let endpoint = http_receiver(received.clone()).await;
+    one_trace_per_job("http/protobuf", &endpoint, received).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trace_follows_a_job_from_the_api_through_its_worker_over_grpc() {
+    let received = Received::default();
+    let endpoint = grpc_receiver(received.clone()).await;
+    one_trace_per_job("grpc", &endpoint, received).await;
+}
+
+async fn one_trace_per_job(protocol: &str, endpoint: &str, received: Received) {
     let mut system = System::start(
         RedisServer::start(),
         &["python"],
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OPTIMUS_LOG_FORMAT", "json"),
         ],
