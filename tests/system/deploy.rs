@@ -16,16 +16,18 @@ fn repo() -> PathBuf {
 struct Project {
     name: String,
     port: u16,
+    prometheus_port: u16,
 }
 
 impl Project {
     fn compose(&self, args: &[&str]) -> std::process::Output {
         Command::new("docker-compose")
             .current_dir(repo())
-            .args(["-f", "deploy/compose.yaml", "-p", &self.name])
+            .args(["-f", "deploy/compose.yaml", "-p", &self.name, "--profile", "monitoring"])
             .args(args)
             .env("PROFILE", "debug")
             .env("OPTIMUS_PORT", self.port.to_string())
+            .env("PROMETHEUS_PORT", self.prometheus_port.to_string())
             .output()
             .expect("docker-compose runs (Debian's docker-compose; scripts/prepare.sh installs it)")
     }
@@ -46,9 +48,14 @@ async fn compose_brings_up_a_stack_that_judges_a_job() {
     for bin in ["optimus-api", "optimus-worker", "optimus-cli"] {
         optimus_tests::binary(bin);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let project = Project { name: format!("optimus-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), port };
-    let up = project.compose(&["up", "-d", "--build", "redis", "api", "worker-python"]);
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let project = Project {
+        name: format!("optimus-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        port: free(),
+        prometheus_port: free(),
+    };
+    let port = project.port;
+    let up = project.compose(&["up", "-d", "--build", "redis", "api", "worker-python", "prometheus"]);
     assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
 
     let http = reqwest::Client::new();
@@ -86,6 +93,32 @@ async fn compose_brings_up_a_stack_that_judges_a_job() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(done["result"]["overall_status"], "accepted", "{done}");
+
+    // The monitoring profile's Prometheus scrapes the API and the worker.
+    let prometheus = format!("http://127.0.0.1:{}/api/v1/query", project.prometheus_port);
+    let query = |q: &'static str| {
+        let (http, url) = (http.clone(), prometheus.clone());
+        async move {
+            let answer: Option<Value> = match http.get(&url).query(&[("query", q)]).send().await {
+                Ok(res) => res.json().await.ok(),
+                Err(_) => None,
+            };
+            answer.and_then(|a| a["data"]["result"][0]["value"][1].as_str().map(str::to_string))
+        }
+    };
+    let scraped = loop {
+        let api = query(r#"sum(optimus_jobs_submitted_total{language="python"})"#).await;
+        let worker = query(r#"sum(optimus_jobs_finished_total{language="python",verdict="accepted"})"#).await;
+        if let (Some(api), Some(worker)) = (&api, &worker) {
+            break (api.clone(), worker.clone());
+        }
+        if tokio::time::Instant::now() > deadline + Duration::from_secs(90) {
+            let logs = project.compose(&["logs", "--no-color", "prometheus"]);
+            panic!("Prometheus never scraped both: {api:?} {worker:?}\n{}", String::from_utf8_lossy(&logs.stdout));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(scraped, ("1".to_string(), "1".to_string()));
 
     // Down: the worker drains and removes its pool; nothing of this deployment stays.
     drop(project);
