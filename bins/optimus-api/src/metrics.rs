@@ -59,7 +59,13 @@ pub struct ApiMetrics {
     redis_memory: IntGauge,
     callbacks_pending: IntGauge,
     callbacks: IntCounterVec,
+    /// When the gauges were last read from Redis.
+    refreshed: std::sync::Mutex<Option<Instant>>,
 }
+
+/// `/metrics` needs no key: however often it is asked, Redis is read at most
+/// this often for it.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
     registry.register(Box::new(metric.clone())).expect("each metric is registered once");
@@ -126,6 +132,7 @@ impl Default for ApiMetrics {
                 &["outcome"],
             ),
             registry: r,
+            refreshed: std::sync::Mutex::new(None),
         }
     }
 }
@@ -141,6 +148,13 @@ impl ApiMetrics {
 
     /// Reads the deployment's state from Redis into the gauges.
     async fn refresh(&self, state: &AppState) {
+        {
+            let mut last = self.refreshed.lock().expect("refresh lock");
+            if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
         let store = &state.store;
         for lang in state.registry.languages() {
             let name = lang.name.as_str();

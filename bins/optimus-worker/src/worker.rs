@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use optimus_common::store::{Popper, RequeueOutcome};
+use optimus_common::store::{Claimed, Popper, RequeueOutcome};
 use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -381,7 +381,7 @@ impl Worker {
     /// One job, from claim to a terminal state (or back to its queue).
     async fn handle(&self, id: Uuid, abort: &CancellationToken) {
         let claimed = self.store.claim(id, &self.id).instrument(info_span!("claim")).await;
-        let (spec, attempt) = match claimed {
+        let Claimed { spec, attempt, created_at } = match claimed {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return,
             Err(e) => {
@@ -395,7 +395,7 @@ impl Worker {
         };
         tracing::Span::current().record("mode", spec.mode.as_str());
         let claimed_at = tokio::time::Instant::now();
-        if let Ok(Some(created)) = self.store.created_at(id).await {
+        if let Some(created) = created_at {
             let waited = (chrono::Utc::now() - created).to_std().unwrap_or_default();
             self.metrics.queue_wait.observe(waited.as_secs_f64());
         }

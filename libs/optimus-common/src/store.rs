@@ -48,6 +48,15 @@ pub enum CancelOutcome {
     AlreadyFinished(JobStatus),
 }
 
+/// A job a worker has claimed: what to run, which attempt this is, and when it
+/// was submitted (for the time it waited).
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub spec: JobSpec,
+    pub attempt: u32,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
 /// What happened to a job handed back by [`Store::requeue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequeueOutcome {
@@ -343,7 +352,7 @@ impl Store {
         Ok(conn.hget(keys::job(id), "traceparent").await?)
     }
 
-    /// When a job was submitted (`None`: no such job), for the time it waited.
+    /// When a job was submitted (`None`: no such job).
     pub async fn created_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut conn = self.conn.clone();
         let created: Option<String> = conn.hget(keys::job(id), "created_at").await?;
@@ -396,9 +405,9 @@ impl Store {
 
     /// Marks a popped job as running on `worker`: its spec and which attempt this
     /// is. `None`: it was cancelled or has gone while queued, and has been dropped.
-    pub async fn claim(&self, id: Uuid, worker: &str) -> Result<Option<(JobSpec, u32)>, StoreError> {
+    pub async fn claim(&self, id: Uuid, worker: &str) -> Result<Option<Claimed>, StoreError> {
         let mut conn = self.conn.clone();
-        let claimed: Option<(String, u32)> = self
+        let claimed: Option<(String, u32, Option<String>)> = self
             .scripts
             .claim
             .key(keys::job(id))
@@ -409,9 +418,11 @@ impl Store {
             .invoke_async(&mut conn)
             .await?;
         claimed
-            .map(|(s, attempt)| {
+            .map(|(s, attempt, created)| {
+                let created_at =
+                    created.and_then(|c| DateTime::parse_from_rfc3339(&c).ok()).map(|t| t.with_timezone(&Utc));
                 serde_json::from_str(&s)
-                    .map(|spec| (spec, attempt))
+                    .map(|spec| Claimed { spec, attempt, created_at })
                     .map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
             })
             .transpose()

@@ -463,20 +463,20 @@ pub fn parse_submission(
     if source_code.is_none() && !e.0.contains_key("source_code") {
         e.add("source_code", "can't be blank");
     }
-    let lang = match e.number(body, "language_id") {
+    let (language_id, lang) = match e.number(body, "language_id") {
         None if !e.0.contains_key("language_id") => {
             e.add("language_id", "can't be blank");
-            None
+            (0, None)
         }
-        None => None,
+        None => (0, None),
         Some(id) => {
-            let found = (id.fract() == 0.0 && id > 0.0 && id <= f64::from(u32::MAX))
-                .then(|| state.registry.find_judge0(id as u32))
-                .flatten();
+            let id = (id.fract() == 0.0 && id > 0.0 && id <= f64::from(u32::MAX)).then_some(id as u32).ok_or(id);
+            let found = id.ok().and_then(|id| state.registry.find_judge0(id));
             if found.is_none() {
-                e.add("language_id", format!("language with id {} doesn't exist", trim_number(id)));
+                let shown = id.map_or_else(trim_number, |id| id.to_string());
+                e.add("language_id", format!("language with id {shown} doesn't exist"));
             }
-            found
+            (id.unwrap_or(0), found)
         }
     };
     let d = default_submission(state, lang);
@@ -556,10 +556,7 @@ pub fn parse_submission(
         files: None,
     };
     let sub = Submission {
-        language_id: body
-            .get("language_id")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
-            .unwrap_or(0) as u32,
+        language_id,
         number_of_runs: number_of_runs.ceil() as u32,
         cpu_time_limit,
         cpu_extra_time,

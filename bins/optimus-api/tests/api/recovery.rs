@@ -159,7 +159,9 @@ async fn claim_and_enqueue_are_safe_to_repeat() {
     app.store.register_worker("python", "python-w").await.unwrap();
     let mut popper = app.store.popper("python-w").await.unwrap();
     let id = popper.pop(&queue, Duration::from_secs(1)).await.unwrap().expect("a job is queued");
-    let (spec, attempt) = app.store.claim(id, "python-w").await.unwrap().expect("claimed");
+    let claimed = app.store.claim(id, "python-w").await.unwrap().expect("claimed");
+    let (spec, attempt) = (claimed.spec, claimed.attempt);
+    assert!(claimed.created_at.is_some(), "the claim says when the job was submitted");
     assert_eq!(attempt, 1);
     // The same worker's repeated claim gets the job back, and counts no attempt.
     assert!(app.store.claim(id, "python-w").await.unwrap().is_some());
