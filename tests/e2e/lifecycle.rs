@@ -293,14 +293,19 @@ async fn a_pooled_container_killed_from_outside_is_replaced() {
     let mut stack = stack(&["python"]).await;
     let mine = format!("optimus.deployment={}", stack.deployment);
     let start = Instant::now();
+    // A container the pool has created but not yet started cannot be killed (409):
+    // the victim is the first one found running.
     let victim = loop {
         if let Some(id) = containers_with(&mine).await.pop() {
-            break id;
+            match docker().await.kill_container(&id, None::<bollard::query_parameters::KillContainerOptions>).await {
+                Ok(()) => break id,
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                Err(e) => panic!("cannot kill {id}: {e}"),
+            }
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "the pool made no container");
+        assert!(start.elapsed() < Duration::from_secs(30), "the pool made no running container");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    docker().await.kill_container(&victim, None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();
     // The pool finds it dead at its next check, destroys it and makes another.
     while containers_with(&mine).await.contains(&victim) || containers_with(&mine).await.is_empty() {
         assert!(start.elapsed() < Duration::from_secs(90), "the dead container was not replaced");
@@ -337,8 +342,7 @@ async fn a_job_stranded_on_a_live_workers_list_goes_back_to_its_queue() {
     let back = stack.wait_for(&id, |s| s == "queued").await;
     assert_eq!(back["status"], "queued");
     assert!(back["retry_at"].is_string(), "{back}");
-    let registry = optimus_common::LanguageRegistry::load(optimus_tests::languages_file()).unwrap();
-    assert_eq!(stack.store.depths(registry.get("c").unwrap()).await.unwrap(), (0, 1, 0));
+    assert_eq!(stack.store.depths("c").await.unwrap(), (0, 1, 0));
     assert!(stack.store.processing(&worker).await.unwrap().is_empty());
     stack.stop().await;
 }

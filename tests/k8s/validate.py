@@ -3,7 +3,11 @@
 against tests/k8s/scaledobject.schema.json, and checks that they fit together.
 Prints a JSON summary; exits non-zero on the first fault, saying where.
 
-    validate.py <repo root>
+    validate.py <repo root> <queues>
+
+<queues> is a JSON object, language -> its Redis queue, as the key schema
+(optimus_common::keys::queue) names them: the caller passes it, so that no key is
+spelled here.
 """
 
 import json
@@ -17,10 +21,13 @@ import yaml
 KUBERNETES = "1.30.0"
 
 
-def main(root):
+def main(root, queues):
     root = pathlib.Path(root)
     schema = json.loads((root / "tests/k8s/scaledobject.schema.json").read_text())
-    queues = {l["name"]: l["queue"] for l in json.loads((root / "config/languages.json").read_text())["languages"]}
+    queues = json.loads(queues)
+    languages = {l["name"] for l in json.loads((root / "config/languages.json").read_text())["languages"]}
+    if set(queues) != languages:
+        sys.exit(f"queues given for {sorted(queues)}, but the registry has {sorted(languages)}")
     docs = []
     for path in sorted((root / "deploy/k8s").glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -60,4 +67,4 @@ def main(root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

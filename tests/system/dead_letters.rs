@@ -20,7 +20,6 @@ async fn a_poison_job_ends_on_the_dead_letter_list_after_backoffs() {
     let mut ghost = languages["languages"].as_array().unwrap().iter().find(|l| l["name"] == "python").unwrap().clone();
     ghost["name"] = json!("ghost");
     ghost["image"] = json!("optimus-ghost-never-built:latest");
-    ghost["queue"] = json!("optimus:queue:ghost");
     // Aliases and Judge0 ids mean one language each: the copy takes none.
     for field in ["aliases", "judge0_ids", "judge0_name"] {
         ghost.as_object_mut().unwrap().remove(field);

@@ -170,7 +170,7 @@ async fn settle(state: &AppState, id: Uuid) -> Result<(), optimus_common::StoreE
     if !record.status.is_terminal() {
         return store.callback_later(id, RECHECK).await;
     }
-    let origin = store.origin_and_spec(id, None).await?.and_then(|(origin, _)| origin);
+    let origin = store.origin(id, None).await?.flatten();
     let Some(sub) = origin.and_then(|o| serde_json::from_str::<Submission>(&o).ok()) else {
         tracing::warn!(job = %id, "callback dropped: the job has no Judge0 origin");
         return store.callback_settled(id, false).await;

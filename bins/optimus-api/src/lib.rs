@@ -116,7 +116,7 @@ async fn promote_retries(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
         for lang in state.registry.languages() {
-            match state.store.promote_due(&lang.name, &lang.queue).await {
+            match state.store.promote_due(&lang.name).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(language = %lang.name, jobs = n, "retried jobs back in the queue"),
                 Err(e) => tracing::warn!(error = %e, "cannot move due retries to their queue"),

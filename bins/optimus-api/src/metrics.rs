@@ -158,7 +158,7 @@ impl ApiMetrics {
         let store = &state.store;
         for lang in state.registry.languages() {
             let name = lang.name.as_str();
-            if let Ok((queued, retrying, dead)) = store.depths(lang).await {
+            if let Ok((queued, retrying, dead)) = store.depths(&lang.name).await {
                 self.queue_depth.with_label_values(&[name]).set(queued as i64);
                 self.retrying.with_label_values(&[name]).set(retrying as i64);
                 self.dead_letters.with_label_values(&[name]).set(dead as i64);
@@ -166,7 +166,7 @@ impl ApiMetrics {
             if let Ok(workers) = store.live_workers(name).await {
                 self.workers_alive.with_label_values(&[name]).set(workers.len() as i64);
             }
-            if let Ok(oldest) = store.oldest_queued(lang).await {
+            if let Ok(oldest) = store.oldest_queued(&lang.name).await {
                 let age = oldest.map_or(0.0, |t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
                 self.oldest_queued.with_label_values(&[name]).set(age);
             }

@@ -4,9 +4,11 @@
 //! - `build-image` builds a language's image through the Docker Engine API ([`image`]).
 //! - `keys add|list|revoke` manage the API keys ([`keys`]), and `jobs dead|retry|purge-dead`
 //!   the dead-letter lists ([`jobs`]), in the Redis at `REDIS_URL`.
+//! - `deploy k8s` writes the per-language Kubernetes manifests from the registry ([`deploy`]).
 //!
 //! Every failure ends with one line on stderr and exit code 1.
 
+mod deploy;
 mod image;
 mod jobs;
 mod keys;
@@ -59,6 +61,22 @@ enum Command {
     /// Inspect and retry jobs that failed after all their attempts.
     #[command(subcommand)]
     Jobs(jobs::Jobs),
+    /// Write deployment manifests that follow from the registry.
+    #[command(subcommand)]
+    Deploy(Deploy),
+}
+
+#[derive(Subcommand)]
+enum Deploy {
+    /// deploy/k8s/workers.yaml and keda.yaml: a worker Deployment and a KEDA ScaledObject per language.
+    K8s {
+        /// Where the manifests go.
+        #[arg(long, default_value = "deploy/k8s")]
+        out: PathBuf,
+        /// Only check that the files there are current (exit 1 if not).
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[tokio::main]
@@ -71,6 +89,7 @@ async fn main() -> ExitCode {
         Command::BuildImage { name, all, no_cache } => image::build(&cli.config, name.as_deref(), all, no_cache).await,
         Command::Keys(command) => keys::run(command).await,
         Command::Jobs(command) => jobs::run(&cli.config, command).await,
+        Command::Deploy(Deploy::K8s { out, check }) => deploy::k8s(&cli.config, &out, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

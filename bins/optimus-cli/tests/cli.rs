@@ -225,3 +225,36 @@ async fn a_language_added_from_flags_runs_jobs() {
     shutdown.cancel();
     running.await.unwrap().unwrap();
 }
+
+/// The shipped deploy/k8s manifests are what `deploy k8s` writes from the shipped
+/// registry; a language added makes them stale until they are written again.
+#[test]
+fn the_k8s_manifests_follow_the_registry() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let check = Command::new(env!("CARGO_BIN_EXE_optimus-cli"))
+        .arg("--config")
+        .arg(source.join("config/languages.json"))
+        .args(["deploy", "k8s", "--check", "--out"])
+        .arg(source.join("deploy/k8s"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "the shipped manifests are stale: {}", stderr(&check));
+
+    let repo = Repo::new();
+    let out = repo.root.join("deploy/k8s");
+    std::fs::create_dir_all(&out).unwrap();
+    for name in ["workers.yaml", "keda.yaml"] {
+        std::fs::copy(source.join("deploy/k8s").join(name), out.join(name)).unwrap();
+    }
+    let out = out.display().to_string();
+    let added = repo.cli(&["add-lang", "--name", "ruby", "--ext", "rb", "--version", "3.1", "--skip-docker"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let stale = repo.cli(&["deploy", "k8s", "--check", "--out", &out]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(stderr(&stale).contains("run `optimus-cli deploy k8s`"), "{}", stderr(&stale));
+    let written = repo.cli(&["deploy", "k8s", "--out", &out]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let keda = std::fs::read_to_string(Path::new(&out).join("keda.yaml")).unwrap();
+    assert!(keda.contains("listName: optimus:queue:ruby"), "{keda}");
+    assert!(repo.cli(&["deploy", "k8s", "--check", "--out", &out]).status.success());
+}

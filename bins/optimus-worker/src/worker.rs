@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use optimus_common::store::{Claimed, Popper, RequeueOutcome};
+use optimus_common::store::{Claimed, JobRef, Popper, RequeueOutcome};
 use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -281,13 +281,13 @@ impl Worker {
 
     /// Moves retried jobs whose backoff has passed back to the queue.
     async fn promote(&self, stop: CancellationToken) {
-        let (lang, queue) = (&self.config.language.name, &self.config.language.queue);
+        let lang = &self.config.language.name;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(PROMOTE_EVERY) => {}
             }
-            match self.store.promote_due(lang, queue).await {
+            match self.store.promote_due(lang).await {
                 Ok(0) => {}
                 Ok(n) => info!(jobs = n, "retried jobs back in the queue after their backoff"),
                 Err(e) => warn!(error = %e, "cannot move due retries to the queue"),
@@ -336,7 +336,7 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
             }
             if popper.is_none() {
-                match self.store.popper(&self.id).await {
+                match self.store.popper(&self.config.language.name, &self.id).await {
                     Ok(p) => popper = Some(p),
                     Err(e) => {
                         self.metrics.redis_errors.inc();
@@ -347,7 +347,7 @@ impl Worker {
                     }
                 }
             }
-            let pop = popper.as_mut().expect("set above").pop(&self.config.language.queue, POP_WAIT).await;
+            let pop = popper.as_mut().expect("set above").pop(POP_WAIT).await;
             match pop {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
@@ -380,8 +380,8 @@ impl Worker {
 
     /// One job, from claim to a terminal state (or back to its queue).
     async fn handle(&self, id: Uuid, abort: &CancellationToken) {
-        let claimed = self.store.claim(id, &self.id).instrument(info_span!("claim")).await;
-        let Claimed { spec, attempt, created_at } = match claimed {
+        let claimed = self.store.claim(id, &self.config.language.name, &self.id).instrument(info_span!("claim")).await;
+        let Claimed { job, spec, attempt, created_at, .. } = match claimed {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return,
             Err(e) => {
@@ -443,14 +443,14 @@ impl Worker {
                 );
                 let verdict = crate::metrics::label(&result.overall_status);
                 tracing::Span::current().record("verdict", verdict.as_str());
-                let stored = self.store_end(id, JobStatus::Completed, Some(&result), abort).await;
+                let stored = self.store_end(&job, JobStatus::Completed, Some(&result), abort).await;
                 self.record(&result, &phases, claimed_at.elapsed());
                 stored
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
                 info!("job cancelled while running");
                 self.metrics.jobs_finished.with_label_values(&["cancelled"]).inc();
-                self.store_end(id, JobStatus::Cancelled, None, abort).await
+                self.store_end(&job, JobStatus::Cancelled, None, abort).await
             }
             Err(SandboxError::Cancelled) => {
                 // Not the job's fault: back to the front of the queue, uncounted.
@@ -497,19 +497,19 @@ impl Worker {
     /// worker is being stopped); false if it never could.
     async fn store_end(
         &self,
-        id: Uuid,
+        job: &JobRef,
         status: JobStatus,
         result: Option<&optimus_common::JobResult>,
         abort: &CancellationToken,
     ) -> bool {
-        self.store_end_retried(id, status, result, abort)
+        self.store_end_retried(job, status, result, abort)
             .instrument(info_span!("store", status = status.as_str()))
             .await
     }
 
     async fn store_end_retried(
         &self,
-        id: Uuid,
+        job: &JobRef,
         status: JobStatus,
         result: Option<&optimus_common::JobResult>,
         abort: &CancellationToken,
@@ -517,7 +517,7 @@ impl Worker {
         let start = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.store.finish(id, &self.id, status, result, None).await {
+            match self.store.finish(job, &self.id, status, result, None).await {
                 Ok(true) => {
                     info!(status = status.as_str(), "job stored");
                     return true;

@@ -38,8 +38,12 @@ pub struct LanguageConfig {
     /// the recipe for `name` in `dockerfiles/runner.sh`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_command: Option<String>,
-    /// Redis list this language's jobs wait in.
-    pub queue: String,
+    /// Older registries named the language's Redis queue here. The queue is now
+    /// always [`keys::queue`] of the name (the key schema has one owner): an entry
+    /// that still carries the field loads if it names that queue, and is refused
+    /// otherwise. Never written back.
+    #[serde(default, rename = "queue", skip_serializing)]
+    legacy_queue: Option<String>,
     /// Default memory limit of one test, in MiB (default 256).
     #[serde(default = "default_memory_mb")]
     pub memory_limit_mb: u32,
@@ -124,7 +128,7 @@ impl LanguageConfig {
             compiled: false,
             compile_command: None,
             run_command: None,
-            queue: keys::queue(name),
+            legacy_queue: None,
             memory_limit_mb: default_memory_mb(),
             cpu_limit: default_cpu(),
             timeout_ms: default_timeout_ms(),
@@ -191,8 +195,11 @@ impl LanguageConfig {
         if self.source_file.is_empty() || self.source_file.contains('/') || self.source_file.starts_with('.') {
             return bad("source_file", "must be a plain file name such as main.py");
         }
-        if self.queue.is_empty() {
-            return bad("queue", "must not be empty");
+        if self.legacy_queue.as_ref().is_some_and(|q| *q != keys::queue(&self.name)) {
+            return bad(
+                "queue",
+                &format!("is derived from the name ({}) and cannot be set; remove the field", keys::queue(&self.name)),
+            );
         }
         if !(16..=65_536).contains(&self.memory_limit_mb) {
             return bad("memory_limit_mb", "must be between 16 and 65536");
@@ -454,6 +461,19 @@ mod tests {
         let (_dir, path) = write(&serde_json::json!({ "languages": langs }).to_string());
         let err = LanguageRegistry::load(&path).unwrap().get("c").unwrap_err().to_string();
         assert!(err.contains("configured: a, b"), "{err}");
+    }
+
+    #[test]
+    fn a_legacy_queue_field_loads_only_if_it_names_the_derived_queue() {
+        let mut entry = serde_json::to_value(LanguageConfig::new("go", "go", "1")).unwrap();
+        assert!(entry.get("queue").is_none(), "the queue is never written");
+        entry["queue"] = "optimus:queue:go".into();
+        let (_dir, path) = write(&serde_json::json!({ "languages": [entry.clone()] }).to_string());
+        assert_eq!(LanguageRegistry::load(&path).unwrap().languages()[0].name, "go");
+        entry["queue"] = "jobs:go".into();
+        let (_dir, path) = write(&serde_json::json!({ "languages": [entry] }).to_string());
+        let err = LanguageRegistry::load(&path).unwrap_err().to_string();
+        assert!(err.contains("'queue'") && err.contains("optimus:queue:go"), "{err}");
     }
 
     #[test]

@@ -219,3 +219,13 @@ pub struct AttemptError {
     pub error: String,
     pub at: String,
 }
+
+/// What a job came in as, when it came in through a compatible API: the fields of
+/// the request that its API reads back (a Judge0 submission's own), as that API
+/// serializes them. Stored on the job record by the enqueue, so it expires with the job.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub json: String,
+    /// A callback is owed when the job ends.
+    pub callback: bool,
+}

@@ -1,9 +1,12 @@
-//! The Redis key schema. Every key Optimus uses is built here and nowhere else.
+//! The Redis key schema. Every key Optimus uses is built here and nowhere else:
+//! not in the other modules, not in the Lua scripts (each gets every key it
+//! touches in `KEYS`, built here), not in the registry, and not in the deployment
+//! manifests (`optimus-cli deploy k8s` writes the KEDA queue names from [`queue`]).
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `optimus:queue:<language>` | list | ids of queued jobs (pushed left, popped right) |
-//! | `optimus:job:<id>` | hash | the job record: spec, status, timestamps, attempts |
+//! | `optimus:job:<id>` | hash | the job record: spec, status, timestamps, attempts, owner, origin, trace context |
 //! | `optimus:result:<id>` | string | the job's [`crate::JobResult`] as JSON |
 //! | `optimus:cancel:<id>` | string | present while a cancel of a running job is pending |
 //! | `optimus:processing:<worker>` | list | ids a worker has taken and not yet finished |
@@ -17,26 +20,24 @@
 //! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
 //! | `optimus:events:<id>` | stream | the job's events, in order (`type` and JSON `data` per entry); expires with the job |
 //! | `optimus:jobs:recent` | sorted set | the newest job ids, scored by creation time (ms); the last 10,000 |
-//! | `optimus:origin:<id>` | string | how a job came in through a compatible API (a Judge0 submission's own fields), as JSON; expires with the job |
 //! | `optimus:callbacks` | sorted set | ids of jobs whose callback is still to be delivered, scored by when to look next (ms) |
 //! | `optimus:stats` | hash | counters that outlive any one process (`callbacks_delivered`, `callbacks_failed`) |
+//!
+//! A job's keys all follow from three things that never change once it is
+//! queued: its id, its language and its owner ([`JobKeys`]). The record keeps the
+//! language and the owner, never the name of another key.
 
 use uuid::Uuid;
 
 const PREFIX: &str = "optimus";
 
-/// The queue of one language, as `queue_name` in the registry spells it by default.
+/// The queue of one language.
 pub fn queue(language: &str) -> String {
     format!("{PREFIX}:queue:{language}")
 }
 
-/// The prefix of every job record key; the Lua scripts append a job id to it.
-pub fn job_prefix() -> String {
-    format!("{PREFIX}:job:")
-}
-
 pub fn job(id: Uuid) -> String {
-    format!("{}{id}", job_prefix())
+    format!("{PREFIX}:job:{id}")
 }
 
 pub fn result(id: Uuid) -> String {
@@ -76,6 +77,7 @@ pub fn api_key(hash: &str) -> String {
     format!("{PREFIX}:apikey:{hash}")
 }
 
+/// `key_id` `""` is nobody's (authentication off): the scripts never write it.
 pub fn owner_active(key_id: &str) -> String {
     format!("{PREFIX}:owner:{key_id}:active")
 }
@@ -88,17 +90,8 @@ pub fn events(id: Uuid) -> String {
     format!("{PREFIX}:events:{id}")
 }
 
-/// The prefix of every event stream key; the Lua scripts append a job id to it.
-pub fn events_prefix() -> String {
-    format!("{PREFIX}:events:")
-}
-
 pub fn recent_jobs() -> String {
     format!("{PREFIX}:jobs:recent")
-}
-
-pub fn origin(id: Uuid) -> String {
-    format!("{PREFIX}:origin:{id}")
 }
 
 pub fn callbacks() -> String {
@@ -107,4 +100,80 @@ pub fn callbacks() -> String {
 
 pub fn stats() -> String {
     format!("{PREFIX}:stats")
+}
+
+/// Every key of one job, from its id, its language and its owner's key id (`""`:
+/// nobody's): what the scripts that move a job between its states get in `KEYS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobKeys {
+    pub record: String,
+    pub result: String,
+    pub cancel: String,
+    pub events: String,
+    pub queue: String,
+    pub retry: String,
+    pub dead: String,
+    /// The owner's set of queued and running jobs (unused for nobody's jobs).
+    pub active: String,
+}
+
+impl JobKeys {
+    pub fn new(id: Uuid, language: &str, owner: &str) -> Self {
+        JobKeys {
+            record: job(id),
+            result: result(id),
+            cancel: cancel(id),
+            events: events(id),
+            queue: queue(language),
+            retry: retry(language),
+            dead: dead(language),
+            active: owner_active(owner),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_keys_follow_from_its_id_language_and_owner() {
+        let id = Uuid::parse_str("6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41").unwrap();
+        let keys = JobKeys::new(id, "python", "k1");
+        assert_eq!(keys.record, "optimus:job:6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41");
+        assert_eq!(keys.events, "optimus:events:6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41");
+        assert_eq!((keys.queue.as_str(), keys.retry.as_str()), ("optimus:queue:python", "optimus:retry:python"));
+        assert_eq!((keys.dead.as_str(), keys.active.as_str()), ("optimus:dead:python", "optimus:owner:k1:active"));
+    }
+
+    /// The table in this module's header is the schema: every key function's
+    /// pattern is in it, and it lists nothing that no function builds.
+    #[test]
+    fn the_header_lists_exactly_the_keys_built_here() {
+        let source = include_str!("keys.rs");
+        let listed: Vec<&str> =
+            source.lines().filter_map(|l| l.strip_prefix("//! | `")).filter_map(|l| l.split('`').next()).collect();
+        let id = Uuid::nil();
+        let built = [
+            queue("<language>"),
+            job(id),
+            result(id),
+            cancel(id),
+            processing("<worker>"),
+            workers("<language>"),
+            alive("<worker>"),
+            retry("<language>"),
+            dead("<language>"),
+            api_keys(),
+            api_key("<hash>"),
+            owner_active("<key id>"),
+            owner_rate("<key id>"),
+            events(id),
+            recent_jobs(),
+            callbacks(),
+            stats(),
+        ];
+        let built: Vec<String> = built.iter().map(|k| k.replace(&id.to_string(), "<id>")).collect();
+        assert_eq!(listed, built, "the header's table and the key functions disagree");
+    }
 }

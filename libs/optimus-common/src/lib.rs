@@ -5,18 +5,18 @@
 //!   [`LanguageConfig`] per language, loaded and validated once, saved by the CLI.
 //! - [`settings`]: every tunable read from the environment, with its default.
 //! - [`job`]: what a user submits ([`JobSpec`], [`TestCase`], how it is judged:
-//!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]) and the job's life
-//!   ([`JobStatus`], [`JobRecord`]).
+//!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]), the job's life
+//!   ([`JobStatus`], [`JobRecord`]) and what it came in as through a compatible API ([`job::Origin`]).
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
 //! - `telemetry` (feature `telemetry`): OTLP trace export, and the trace context a
 //!   job carries from the API to its worker.
 //! - [`logging`]: text or JSON log lines (`OPTIMUS_LOG_FORMAT`), with job and trace ids.
 //! - [`auth`]: API keys (only their hashes are stored) and who a caller is.
-//! - [`keys`]: the Redis key schema; no other file spells a key.
-//! - [`origin`]: what a job came in as through a compatible API, and the
-//!   callbacks owed when such jobs end.
-//! - [`store`]: every Redis operation on jobs, the multi-key ones as Lua scripts
+//! - [`keys`]: the Redis key schema; no other file spells a key, and no Lua
+//!   script builds one (each gets every key it touches in `KEYS`).
+//! - [`store`]: every Redis operation (jobs, workers, retries and dead letters,
+//!   read views, API keys, callbacks), the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
 //! - `testkit` (feature `testkit`): a private `redis-server` for tests.
 
@@ -26,7 +26,6 @@ pub mod image;
 pub mod job;
 pub mod keys;
 pub mod logging;
-pub mod origin;
 pub mod settings;
 pub mod store;
 #[cfg(feature = "telemetry")]

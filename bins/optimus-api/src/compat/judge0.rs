@@ -227,15 +227,11 @@ pub async fn show_one(
 ) -> std::result::Result<Option<Value>, ApiError> {
     let Some(record) = state.store.get(id, caller).await? else { return Ok(None) };
     let needs_spec = fields.iter().any(|f| matches!(*f, "source_code" | "stdin" | "expected_output"));
-    let mut spec = None;
-    let mut origin = None;
     let needs_origin = fields.iter().any(|f| !judge0_view::DEFAULT_FIELDS.contains(f));
-    if needs_spec || needs_origin {
-        if let Some((o, s)) = state.store.origin_and_spec(id, Some(caller)).await? {
-            origin = o;
-            spec = Some(s);
-        }
-    }
+    let origin = if needs_origin { state.store.origin(id, Some(caller)).await?.flatten() } else { None };
+    // A job submitted through Optimus's own API has no origin: its limits come from its spec.
+    let spec =
+        if needs_spec || (needs_origin && origin.is_none()) { state.store.spec(id, caller).await? } else { None };
     let lang = state.registry.find(&record.language);
     let sub = origin.and_then(|o| serde_json::from_str::<Submission>(&o).ok()).unwrap_or_else(|| {
         // A job submitted through Optimus's own API: its limits, in Judge0's units.

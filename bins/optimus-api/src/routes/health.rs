@@ -30,7 +30,7 @@ pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut languages = Map::new();
     for lang in state.registry.languages() {
         let workers = state.store.live_workers(&lang.name).await.map(|w| w.len()).unwrap_or(0);
-        let (queued, retrying, dead) = state.store.depths(lang).await.unwrap_or_default();
+        let (queued, retrying, dead) = state.store.depths(&lang.name).await.unwrap_or_default();
         degraded |= workers == 0;
         languages.insert(
             lang.name.clone(),

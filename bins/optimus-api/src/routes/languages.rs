@@ -23,7 +23,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
                 "memory_limit_mb": lang.memory_limit_mb,
                 "cpu_limit": lang.cpu_limit,
             },
-            "queued_jobs": state.store.queue_len(&lang.queue).await?,
+            "queued_jobs": state.store.queue_len(&lang.name).await?,
             "max_queue_depth": lang.max_queue_depth,
         }));
     }

@@ -19,7 +19,7 @@ async fn submit_then_get_shows_the_queued_job() {
     assert_eq!(job["status"], "queued");
     assert!(job["created_at"].is_string());
     assert!(job["started_at"].is_null() && job["finished_at"].is_null() && job["result"].is_null());
-    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
+    assert_eq!(app.store.queue_len("python").await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -45,7 +45,7 @@ async fn cancelling_a_queued_job_removes_it_and_is_idempotent() {
 
     let (status, body) = app.delete(&format!("/jobs/{id}")).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "{body}");
-    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 0);
+    assert_eq!(app.store.queue_len("python").await.unwrap(), 0);
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["status"], "cancelled");
     assert!(job["finished_at"].is_string());
@@ -94,7 +94,7 @@ async fn a_full_queue_refuses_with_503_and_retry_after() {
     assert!(res.headers().get("retry-after").is_some());
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "queue_full");
-    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 2);
+    assert_eq!(app.store.queue_len("python").await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -185,7 +185,7 @@ async fn accepted_jobs_survive_a_redis_restart() {
     app.redis.restart();
     let (status, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!((status, job["status"].as_str()), (200, Some("queued")));
-    assert_eq!(app.store.queue_len(&keys::queue("python")).await.unwrap(), 1);
+    assert_eq!(app.store.queue_len("python").await.unwrap(), 1);
 }
 
 /// A poll reads the fields it answers with, never the whole record: the spec in

@@ -2,5 +2,4 @@
 
 mod helpers;
 mod jobs;
-mod recovery;
 mod validation;

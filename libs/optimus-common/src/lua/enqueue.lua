@@ -1,13 +1,14 @@
 -- Stores a new job and queues it, or neither, after the owner's limits allow it.
 -- KEYS[1] job record   KEYS[2] language queue   KEYS[3] owner's active set   KEYS[4] owner's rate state
--- KEYS[5] the job's event stream   KEYS[6] the index of recent jobs
+-- KEYS[5] the job's event stream   KEYS[6] the index of recent jobs   KEYS[7] the set of callbacks owed
 -- ARGV[1] job id   ARGV[2] spec (JSON)   ARGV[3] language   ARGV[4] created_at   ARGV[5] max queue depth
 -- ARGV[6] owner key id ('' anonymous: KEYS[3], KEYS[4] unused)   ARGV[7] jobs per minute (0: no limit)
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)
--- ARGV[9] the language's retry set   ARGV[10] the language's dead-letter list
--- ARGV[11] created_at in ms (the recent index's score)   ARGV[12] most jobs the recent index keeps
--- ARGV[13] the job's origin (JSON; '' for none)   ARGV[14] '1': a callback is owed (KEYS[7], due now)
--- KEYS[7] the set of callbacks owed   ARGV[15] the submit span's W3C traceparent ('' for none)
+-- ARGV[9] created_at in ms (the recent index's score)   ARGV[10] most jobs the recent index keeps
+-- ARGV[11] the job's origin (JSON; '' for none)   ARGV[12] '1': a callback is owed (KEYS[7], due now)
+-- ARGV[13] the submit span's W3C traceparent ('' for none)
+-- The record keeps the language and the owner, from which every other key of the
+-- job follows (keys.rs), and never another key's name.
 -- Returns {code, retry_after_ms}: 1 queued; 0 the queue is full; -1 over the rate
 -- (retry after that many ms); -2 the owner has too many jobs queued or running.
 -- Nothing is written unless 1 is returned.
@@ -43,23 +44,22 @@ if new_tat then
   redis.call('SET', KEYS[4], tostring(math.ceil(new_tat[1])), 'PX', new_tat[2])
 end
 redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'language', ARGV[3], 'status', 'queued',
-  'created_at', ARGV[4], 'attempts', 0, 'queue', KEYS[2], 'retry_set', ARGV[9], 'dead', ARGV[10])
+  'created_at', ARGV[4], 'attempts', 0)
 if owner ~= '' then
-  redis.call('HSET', KEYS[1], 'owner', owner, 'active', KEYS[3])
+  redis.call('HSET', KEYS[1], 'owner', owner)
   redis.call('SADD', KEYS[3], ARGV[1])
 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'events', KEYS[5])
+if ARGV[11] ~= '' then
+  redis.call('HSET', KEYS[1], 'origin', ARGV[11])
+end
 if ARGV[13] ~= '' then
-  redis.call('HSET', KEYS[1], 'origin', ARGV[13])
+  redis.call('HSET', KEYS[1], 'traceparent', ARGV[13])
 end
-if ARGV[15] ~= '' then
-  redis.call('HSET', KEYS[1], 'traceparent', ARGV[15])
-end
-if ARGV[14] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1])
+if ARGV[12] == '1' then
+  redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
 end
 redis.call('XADD', KEYS[5], '*', 'type', 'queued', 'data', cjson.encode({status = 'queued'}))
-redis.call('ZADD', KEYS[6], ARGV[11], ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[12]) + 1))
+redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[10]) + 1))
 return {1, 0}

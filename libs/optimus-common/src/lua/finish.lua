@@ -1,5 +1,6 @@
 -- Records how a job ended and takes it off its worker's processing list, together.
 -- KEYS[1] job record   KEYS[2] result   KEYS[3] the worker's processing list   KEYS[4] cancel marker
+-- KEYS[5] the owner's active set   KEYS[6] the job's event stream
 -- ARGV[1] job id   ARGV[2] worker id   ARGV[3] terminal status   ARGV[4] result JSON ('' for none)
 -- ARGV[5] error ('' for none)   ARGV[6] now   ARGV[7] ttl (seconds)
 -- ARGV[8] the terminal event's data (JSON: the status and the result's summary,
@@ -8,7 +9,7 @@
 -- Safe to repeat: a finish that already ran for this worker (a retried call whose
 -- reply was lost) returns 1 again and changes nothing.
 redis.call('LREM', KEYS[3], 0, ARGV[1])
-local status, worker = redis.call('HGET', KEYS[1], 'status'), redis.call('HGET', KEYS[1], 'worker')
+local status, worker, owner = unpack(redis.call('HMGET', KEYS[1], 'status', 'worker', 'owner'))
 if status == ARGV[3] and worker == ARGV[2] then
   return 1
 end
@@ -23,16 +24,12 @@ if ARGV[4] ~= '' then
   redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[7])
 end
 redis.call('DEL', KEYS[4])
-local active = redis.call('HGET', KEYS[1], 'active')
-if active then redis.call('SREM', active, ARGV[1]) end
+if owner then redis.call('SREM', KEYS[5], ARGV[1]) end
 if ARGV[4] ~= '' then
   local summary = cjson.decode(ARGV[8])['summary']
   if summary and summary ~= cjson.null then redis.call('HSET', KEYS[1], 'summary', cjson.encode(summary)) end
 end
-local events = redis.call('HGET', KEYS[1], 'events')
-if events then
-  redis.call('XADD', events, '*', 'type', ARGV[3], 'data', ARGV[8])
-  redis.call('EXPIRE', events, ARGV[7])
-end
+redis.call('XADD', KEYS[6], '*', 'type', ARGV[3], 'data', ARGV[8])
+redis.call('EXPIRE', KEYS[6], ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 return 1

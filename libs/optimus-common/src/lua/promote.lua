@@ -1,18 +1,22 @@
--- Moves the jobs of a retry set whose time has come to the front of their queue.
--- KEYS[1] retry set   KEYS[2] queue
--- ARGV[1] job record key prefix   ARGV[2] most jobs moved in one call
+-- Moves jobs of a retry set whose time has come to the front of their queue: the
+-- ids due.lua found, each re-checked here (still in the set, still due), since
+-- either may have changed between the two calls.
+-- KEYS[1] retry set   KEYS[2] queue   KEYS[2 + i] the record of job i
+-- ARGV[i] the id of job i
 -- Returns how many were moved. A job cancelled while it waited is only dropped.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], id)
-  local job = ARGV[1] .. id
-  if redis.call('HGET', job, 'status') == 'queued' then
-    redis.call('HDEL', job, 'retry_at_ms')
-    redis.call('RPUSH', KEYS[2], id)
-    moved = moved + 1
+for i, id in ipairs(ARGV) do
+  local due = redis.call('ZSCORE', KEYS[1], id)
+  if due and tonumber(due) <= now then
+    redis.call('ZREM', KEYS[1], id)
+    local job = KEYS[2 + i]
+    if redis.call('HGET', job, 'status') == 'queued' then
+      redis.call('HDEL', job, 'retry_at_ms')
+      redis.call('RPUSH', KEYS[2], id)
+      moved = moved + 1
+    end
   end
 end
 return moved

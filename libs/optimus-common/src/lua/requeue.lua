@@ -5,7 +5,9 @@
 -- failed, not the job) goes straight back to the front of its queue. A job whose
 -- cancel was pending ends cancelled.
 -- KEYS[1] job record   KEYS[2] the processing list it sits in   KEYS[3] cancel marker
--- KEYS[4] the heartbeat key of the worker it is taken from
+-- KEYS[4] the heartbeat key of the worker it is taken from   KEYS[5] the language's queue
+-- KEYS[6] the language's retry set   KEYS[7] the language's dead-letter list
+-- KEYS[8] the owner's active set   KEYS[9] the job's event stream
 -- ARGV[1] job id   ARGV[2] max attempts   ARGV[3] reason   ARGV[4] now   ARGV[5] ttl (seconds)
 -- ARGV[6] '1' when the attempt does not count   ARGV[7] '1' to hand back only if that
 -- worker is dead (fencing: a peer recovering it re-checks in this same step)
@@ -18,22 +20,19 @@ end
 if redis.call('LREM', KEYS[2], 0, ARGV[1]) == 0 then
   return 'gone'
 end
-local status = redis.call('HGET', KEYS[1], 'status')
+local status, owner = unpack(redis.call('HMGET', KEYS[1], 'status', 'owner'))
 if status ~= 'running' and status ~= 'queued' then
   return 'gone'
 end
-local active = redis.call('HGET', KEYS[1], 'active')
-local events = redis.call('HGET', KEYS[1], 'events')
 -- Appends an event; a terminal one starts the stream's expiry with the job's.
 local function event(kind, data, terminal)
-  if not events then return end
-  redis.call('XADD', events, '*', 'type', kind, 'data', cjson.encode(data))
-  if terminal then redis.call('EXPIRE', events, ARGV[5]) end
+  redis.call('XADD', KEYS[9], '*', 'type', kind, 'data', cjson.encode(data))
+  if terminal then redis.call('EXPIRE', KEYS[9], ARGV[5]) end
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[4])
   redis.call('DEL', KEYS[3])
-  if active then redis.call('SREM', active, ARGV[1]) end
+  if owner then redis.call('SREM', KEYS[8], ARGV[1]) end
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   event('cancelled', {status = 'cancelled'}, true)
   return 'cancelled'
@@ -53,23 +52,19 @@ if attempts >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[4],
     'error', ARGV[3] .. ' (gave up after ' .. attempts .. ' attempts)')
   redis.call('HDEL', KEYS[1], 'worker')
-  if active then redis.call('SREM', active, ARGV[1]) end
-  local dead = redis.call('HGET', KEYS[1], 'dead')
-  if dead then
-    redis.call('LPUSH', dead, ARGV[1])
-    -- Bounded: the newest 100,000 ids (about 5 MB); their records expire with their TTL.
-    redis.call('LTRIM', dead, 0, 99999)
-  end
+  if owner then redis.call('SREM', KEYS[8], ARGV[1]) end
+  redis.call('LPUSH', KEYS[7], ARGV[1])
+  -- Bounded: the newest 100,000 ids (about 5 MB); their records expire with their TTL.
+  redis.call('LTRIM', KEYS[7], 0, 99999)
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   event('failed', {status = 'failed', attempts = attempts, error = ARGV[3]}, true)
   return 'failed'
 end
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'worker', 'started_at')
-local retry_set = redis.call('HGET', KEYS[1], 'retry_set')
-if uncounted or not retry_set or attempts < 1 then
+if uncounted or attempts < 1 then
   -- The right end is popped next: a recovered job goes first.
-  redis.call('RPUSH', redis.call('HGET', KEYS[1], 'queue'), ARGV[1])
+  redis.call('RPUSH', KEYS[5], ARGV[1])
   event('requeued', {status = 'queued', attempts = attempts, reason = ARGV[3], counted = not uncounted}, false)
   return 'requeued'
 end
@@ -78,7 +73,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Equal jitter: half the backoff is fixed, half random, so retries spread out.
 local backoff = math.min(tonumber(ARGV[9]), tonumber(ARGV[8]) * 2 ^ (attempts - 1))
 local due = now + math.floor(backoff / 2 + backoff / 2 * tonumber(ARGV[10]))
-redis.call('ZADD', retry_set, due, ARGV[1])
+redis.call('ZADD', KEYS[6], due, ARGV[1])
 redis.call('HSET', KEYS[1], 'retry_at_ms', due)
 event('requeued', {status = 'queued', attempts = attempts, reason = ARGV[3], counted = true, retry_at_ms = due}, false)
 return 'delayed'

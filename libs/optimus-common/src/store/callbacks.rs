@@ -1,9 +1,5 @@
-//! What a job came in as, when it came in through a compatible API (a Judge0
-//! submission keeps the fields Judge0 clients read back), and the callbacks owed
-//! when such jobs end.
-//!
-//! The origin is a field of the job record, written by the enqueue script, so it
-//! is stored and expires with the job. A callback owed is a member of one sorted
+//! The callbacks owed when jobs that came in through a compatible API end (a
+//! Judge0 submission's `callback_url`). A callback owed is a member of one sorted
 //! set scored by when to look at it next: any API process may take it for a lease
 //! ([`Store::take_due_callbacks`]), so a process that dies mid-delivery leaves it
 //! to another once the lease runs out (delivery is at least once).
@@ -12,61 +8,27 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 use uuid::Uuid;
 
-use crate::job::JobSpec;
+use super::{Store, StoreError};
 use crate::keys;
-use crate::store::{Caller, Store, StoreError};
-
-/// A job's origin as the API that took it serializes it.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub json: String,
-    /// A callback is owed when the job ends.
-    pub callback: bool,
-}
-
-/// Takes up to ARGV[3] members due by ARGV[1] (ms) and pushes them to ARGV[2]: a lease.
-const TAKE_DUE: &str = r"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(due) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
-end
-return due
-";
 
 impl Store {
-    /// The job's origin and spec, if it is still stored and `caller`'s (any
-    /// owner's for `None`: the platform's own work, such as callbacks).
-    pub async fn origin_and_spec(
-        &self,
-        id: Uuid,
-        caller: Option<&Caller>,
-    ) -> Result<Option<(Option<String>, JobSpec)>, StoreError> {
-        let mut conn = self.conn();
-        let (owner, origin, spec): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(keys::job(id))
-            .arg("owner")
-            .arg("origin")
-            .arg("spec")
-            .query_async(&mut conn)
-            .await?;
-        let Some(spec) = spec else { return Ok(None) };
-        if caller.is_some_and(|c| owner.as_deref().unwrap_or("") != c.key_id()) {
-            return Ok(None);
-        }
-        let spec = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })?;
-        Ok(Some((origin, spec)))
-    }
-
     /// Ids of callbacks due now, each leased to the caller for `lease`.
     pub async fn take_due_callbacks(&self, lease: Duration, max: usize) -> Result<Vec<Uuid>, StoreError> {
         let now = Utc::now().timestamp_millis();
         let until = now + lease.as_millis() as i64;
         let mut conn = self.conn();
-        let ids: Vec<String> =
-            Script::new(TAKE_DUE).key(keys::callbacks()).arg(now).arg(until).arg(max).invoke_async(&mut conn).await?;
+        let ids: Vec<String> = self
+            .scripts
+            .take_callbacks
+            .key(keys::callbacks())
+            .arg(now)
+            .arg(until)
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 

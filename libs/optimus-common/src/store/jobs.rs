@@ -1,0 +1,366 @@
+//! A job's life in Redis: enqueued (record + queue entry), claimed by a worker,
+//! cancelled, finished (result + removal from the worker's list); and its record
+//! as the API shows it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use uuid::Uuid;
+
+use super::views::ResultSummary;
+use super::{now, parse_stamp, parse_time, Store, StoreError, RECENT_JOBS_KEPT};
+use crate::auth::Caller;
+use crate::config::LanguageConfig;
+use crate::job::{JobRecord, JobSpec, JobStatus, Origin};
+use crate::keys::{self, JobKeys};
+use crate::verdict::JobResult;
+
+/// What never changes about a job once it is queued, and so names all its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    pub id: Uuid,
+    pub language: String,
+    /// The API key id that owns it (`""`: nobody's; authentication was off).
+    pub owner: String,
+}
+
+impl JobRef {
+    pub fn keys(&self) -> JobKeys {
+        JobKeys::new(self.id, &self.language, &self.owner)
+    }
+}
+
+/// What `DELETE /jobs/:id` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such job (never existed, or expired).
+    Missing,
+    /// It was queued and will never run.
+    Cancelled,
+    /// It is running; its worker will stop it.
+    Cancelling,
+    /// It had already ended in this status; nothing changed.
+    AlreadyFinished(JobStatus),
+}
+
+/// A job a worker has claimed: what to run, which attempt this is, and when it
+/// was submitted (for the time it waited).
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub job: JobRef,
+    pub spec: JobSpec,
+    pub attempt: u32,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The trace context the job was submitted in, if its submission was traced.
+    pub traceparent: Option<String>,
+}
+
+/// What [`Store::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    Queued,
+    /// The language's queue holds `max_queue_depth` jobs.
+    QueueFull,
+    /// The owner's key is over its rate; it may submit again after this long.
+    RateLimited {
+        retry_after: Duration,
+    },
+    /// The owner's key has its most jobs queued or running.
+    TooManyActive,
+}
+
+/// The fields of a job record that [`Store::get`] reads.
+const RECORD_FIELDS: [&str; 10] = [
+    "language",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "attempts",
+    "error",
+    "attempt_errors",
+    "retry_at_ms",
+    "owner",
+];
+
+impl Store {
+    /// Stores a job and queues it atomically, once the caller's limits and the
+    /// queue's depth allow it; otherwise nothing is written.
+    pub async fn enqueue(
+        &self,
+        id: Uuid,
+        spec: &JobSpec,
+        lang: &LanguageConfig,
+        caller: &Caller,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        self.enqueue_from(id, spec, lang, caller, None, None).await
+    }
+
+    /// [`enqueue`](Self::enqueue) with what else the job record keeps: the job's
+    /// [`Origin`] when it came in through a compatible API, and the trace context
+    /// of its submission; stored in the same atomic step (and expiring with the job).
+    pub async fn enqueue_from(
+        &self,
+        id: Uuid,
+        spec: &JobSpec,
+        lang: &LanguageConfig,
+        caller: &Caller,
+        origin: Option<&Origin>,
+        traceparent: Option<&str>,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        let spec_json = serde_json::to_string(spec).expect("spec serializes");
+        let (rate, max_active) = match caller {
+            Caller::Anonymous => (0, 0),
+            Caller::Key { rate_per_min, max_active, .. } => (*rate_per_min, *max_active),
+        };
+        let key_id = caller.key_id();
+        let job = JobKeys::new(id, &lang.name, key_id);
+        let mut conn = self.conn();
+        let (code, retry_after_ms): (i64, u64) = self
+            .scripts
+            .enqueue
+            .key(&job.record)
+            .key(&job.queue)
+            .key(&job.active)
+            .key(keys::owner_rate(key_id))
+            .key(&job.events)
+            .key(keys::recent_jobs())
+            .key(keys::callbacks())
+            .arg(id.to_string())
+            .arg(spec_json)
+            .arg(&lang.name)
+            .arg(now())
+            .arg(lang.max_queue_depth)
+            .arg(key_id)
+            .arg(rate)
+            .arg(max_active)
+            .arg(Utc::now().timestamp_millis())
+            .arg(RECENT_JOBS_KEPT)
+            .arg(origin.map_or("", |o| o.json.as_str()))
+            .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })
+            .arg(traceparent.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match code {
+            1 => EnqueueOutcome::Queued,
+            -1 => EnqueueOutcome::RateLimited { retry_after: Duration::from_millis(retry_after_ms) },
+            -2 => EnqueueOutcome::TooManyActive,
+            _ => EnqueueOutcome::QueueFull,
+        })
+    }
+
+    /// The job's language and owner, which name all its keys (`None`: no such job).
+    /// They never change once the job is queued, so a script may be given the keys
+    /// they name after this read without a race.
+    pub(super) async fn locate(&self, id: Uuid) -> Result<Option<JobRef>, StoreError> {
+        let mut conn = self.conn();
+        let (language, owner): (Option<String>, Option<String>) =
+            redis::cmd("HMGET").arg(keys::job(id)).arg("language").arg("owner").query_async(&mut conn).await?;
+        Ok(language.map(|language| JobRef { id, language, owner: owner.unwrap_or_default() }))
+    }
+
+    /// The job as the API shows it, or `None` if there is no such job or it
+    /// belongs to a key other than `caller`'s. (Reads [`RECORD_FIELDS`] and the result.)
+    pub async fn get(&self, id: Uuid, caller: &Caller) -> Result<Option<JobRecord>, StoreError> {
+        self.read_record(id, Some(caller)).await
+    }
+
+    /// The job whoever owns it: for the platform's own work on it (callbacks),
+    /// never for answering a caller.
+    pub async fn get_unowned(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        self.read_record(id, None).await
+    }
+
+    async fn read_record(&self, id: Uuid, caller: Option<&Caller>) -> Result<Option<JobRecord>, StoreError> {
+        let mut conn = self.conn();
+        // Only the fields the answer shows: never the spec, which can be as large
+        // as a request body, on every poll.
+        let (values, result): (Vec<Option<String>>, Option<String>) =
+            redis::pipe().hget(keys::job(id), &RECORD_FIELDS[..]).get(keys::result(id)).query_async(&mut conn).await?;
+        let fields: HashMap<&str, String> =
+            RECORD_FIELDS.iter().zip(values).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+        let foreign = |caller: &Caller| fields.get("owner").is_some_and(|owner| owner != caller.key_id());
+        if fields.is_empty() || caller.is_some_and(foreign) {
+            return Ok(None);
+        }
+        let corrupt = |why: String| StoreError::Corrupt { id, why };
+        let status =
+            fields.get("status").and_then(|s| JobStatus::parse(s)).ok_or_else(|| corrupt("no valid status".into()))?;
+        let result = result
+            .map(|r| serde_json::from_str::<JobResult>(&r))
+            .transpose()
+            .map_err(|e| corrupt(format!("result: {e}")))?;
+        Ok(Some(JobRecord {
+            job_id: id,
+            language: fields.get("language").cloned().unwrap_or_default(),
+            status,
+            created_at: parse_time(id, &fields, "created_at")?.ok_or_else(|| corrupt("no created_at".into()))?,
+            started_at: parse_time(id, &fields, "started_at")?,
+            finished_at: parse_time(id, &fields, "finished_at")?,
+            attempts: fields.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
+            error: fields.get("error").cloned(),
+            attempt_errors: fields
+                .get("attempt_errors")
+                .map(|log| serde_json::from_str(log))
+                .transpose()
+                .map_err(|e| corrupt(format!("attempt_errors: {e}")))?
+                .unwrap_or_default(),
+            retry_at: fields
+                .get("retry_at_ms")
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_millis),
+            result,
+        }))
+    }
+
+    /// The job's origin (`Some(None)`: it came in through Optimus's own API), if
+    /// the job is still stored and `caller`'s (any owner's for `None`: the
+    /// platform's own work, such as callbacks). Reads two fields, never the spec.
+    pub async fn origin(&self, id: Uuid, caller: Option<&Caller>) -> Result<Option<Option<String>>, StoreError> {
+        let mut conn = self.conn();
+        let (status, owner, origin): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(keys::job(id))
+            .arg("status")
+            .arg("owner")
+            .arg("origin")
+            .query_async(&mut conn)
+            .await?;
+        if status.is_none() || caller.is_some_and(|c| owner.as_deref().unwrap_or("") != c.key_id()) {
+            return Ok(None);
+        }
+        Ok(Some(origin))
+    }
+
+    /// The job's spec (which may be as large as a request body: read it only when
+    /// the answer shows it), if the job is still stored and `caller`'s.
+    pub async fn spec(&self, id: Uuid, caller: &Caller) -> Result<Option<JobSpec>, StoreError> {
+        let mut conn = self.conn();
+        let (owner, spec): (Option<String>, Option<String>) =
+            redis::cmd("HMGET").arg(keys::job(id)).arg("owner").arg("spec").query_async(&mut conn).await?;
+        let Some(spec) = spec else { return Ok(None) };
+        if owner.as_deref().unwrap_or("") != caller.key_id() {
+            return Ok(None);
+        }
+        serde_json::from_str(&spec).map(Some).map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
+    }
+
+    /// The trace context the job was submitted in, if its submission was traced.
+    pub async fn traceparent(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn();
+        Ok(conn.hget(keys::job(id), "traceparent").await?)
+    }
+
+    /// Cancels a job of `caller`'s (another key's job is [`CancelOutcome::Missing`]).
+    pub async fn cancel(&self, id: Uuid, caller: &Caller) -> Result<CancelOutcome, StoreError> {
+        let Some(job) = self.locate(id).await? else { return Ok(CancelOutcome::Missing) };
+        // The script checks that the job is the caller's: its active set is the caller's.
+        let keys = JobKeys::new(id, &job.language, caller.key_id());
+        let mut conn = self.conn();
+        let outcome: String = self
+            .scripts
+            .cancel
+            .key(&keys.record)
+            .key(&keys.cancel)
+            .key(&keys.queue)
+            .key(&keys.retry)
+            .key(&keys.active)
+            .key(&keys.events)
+            .arg(id.to_string())
+            .arg(now())
+            .arg(self.ttl_secs)
+            .arg(caller.key_id())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome.as_str() {
+            "missing" => CancelOutcome::Missing,
+            "dequeued" => CancelOutcome::Cancelled,
+            "cancelling" => CancelOutcome::Cancelling,
+            other => CancelOutcome::AlreadyFinished(
+                JobStatus::parse(other).ok_or_else(|| StoreError::Corrupt { id, why: format!("status {other}") })?,
+            ),
+        })
+    }
+
+    pub async fn is_cancel_requested(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        Ok(conn.exists(keys::cancel(id)).await?)
+    }
+
+    /// Marks a popped job of `language` as running on `worker`: its spec and which
+    /// attempt this is. `None`: it was cancelled or has gone while queued, and has
+    /// been dropped.
+    pub async fn claim(&self, id: Uuid, language: &str, worker: &str) -> Result<Option<Claimed>, StoreError> {
+        let mut conn = self.conn();
+        type Reply = (String, u32, Option<String>, Option<String>, Option<String>);
+        let claimed: Option<Reply> = self
+            .scripts
+            .claim
+            .key(keys::job(id))
+            .key(keys::processing(worker))
+            .key(keys::events(id))
+            .arg(id.to_string())
+            .arg(worker)
+            .arg(now())
+            .invoke_async(&mut conn)
+            .await?;
+        claimed
+            .map(|(spec, attempt, created, owner, traceparent)| {
+                let job = JobRef { id, language: language.to_string(), owner: owner.unwrap_or_default() };
+                serde_json::from_str(&spec)
+                    .map(|spec| Claimed { job, spec, attempt, created_at: parse_stamp(created), traceparent })
+                    .map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
+            })
+            .transpose()
+    }
+
+    /// Appends a worker's event (`compiled`, `test`) to a job's event stream.
+    pub async fn append_event(&self, id: Uuid, kind: &str, data: &serde_json::Value) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let _: String = conn.xadd(keys::events(id), "*", &[("type", kind), ("data", &data.to_string())]).await?;
+        Ok(())
+    }
+
+    /// Ends a job: its status, result and error, and its removal from the worker's
+    /// processing list, in one step. `Ok(false)`: the job was taken from this worker
+    /// meanwhile (it was presumed dead), and nothing was written.
+    pub async fn finish(
+        &self,
+        job: &JobRef,
+        worker: &str,
+        status: JobStatus,
+        result: Option<&JobResult>,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        debug_assert!(status.is_terminal());
+        let event = serde_json::json!({
+            "status": status,
+            "summary": result.map(ResultSummary::of),
+        })
+        .to_string();
+        let result = result.map(|r| serde_json::to_string(r).expect("result serializes")).unwrap_or_default();
+        let keys = job.keys();
+        let mut conn = self.conn();
+        let done: i64 = self
+            .scripts
+            .finish
+            .key(&keys.record)
+            .key(&keys.result)
+            .key(keys::processing(worker))
+            .key(&keys.cancel)
+            .key(&keys.active)
+            .key(&keys.events)
+            .arg(job.id.to_string())
+            .arg(worker)
+            .arg(status.as_str())
+            .arg(result)
+            .arg(error.unwrap_or_default())
+            .arg(now())
+            .arg(self.ttl_secs)
+            .arg(event)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(done == 1)
+    }
+}

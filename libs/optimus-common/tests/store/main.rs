@@ -1,0 +1,8 @@
+//! The store against a real `redis-server` started per test: a job's life, the
+//! reliable pop and its recovery, retries and dead letters, and the scripts' keys.
+//! One binary, one helper.
+
+mod helpers;
+mod jobs;
+mod recovery;
+mod scripts;
