@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the image every language Dockerfile starts FROM exists locally.
+# Makes sure debian:bookworm-slim, the image the base sandbox image (dockerfiles/base/) and the service image start FROM, exists locally.
 #
 # Optimus never needs a registry: when `debian:bookworm-slim` is not already in the
 # engine and cannot be pulled (an air-gapped host, or a machine with no registry at

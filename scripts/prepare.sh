@@ -6,7 +6,7 @@
 # launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
 # Idempotent: what is already there is kept, and images are rebuilt only when
-# their Dockerfile or runner.sh changed.
+# their Dockerfile, the base image (dockerfiles/base/), runner.sh or the launcher changed.
 #
 # Env: PROFILE=release|debug (the optimus-cli build used; default release).
 set -euo pipefail

@@ -1,6 +1,7 @@
-//! `build-image`: builds a language's image through the Docker Engine API, with
-//! `dockerfiles/` as the context so that every image gets the same `runner.sh` and
-//! launcher, and is labelled with what it carries ([`optimus_common::image`]).
+//! `build-image`: builds the base sandbox image, then each language's image FROM
+//! it, through the Docker Engine API. Every language image ends with the same
+//! seal (`dockerfiles/base/seal.Dockerfile`: the one `runner.sh` and launcher) and
+//! is labelled with what it carries ([`optimus_common::image`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,9 +36,10 @@ pub async fn build(config: &Path, names: Option<&str>, all: bool, no_cache: bool
         .await
         .context("cannot reach the Docker engine (is it running? is DOCKER_HOST right?)")?;
     let root = repo_root(config);
+    let base_hash = build_base(&docker, &root, no_cache).await?;
     let mut versions = Vec::new();
     for lang in langs {
-        build_one(&docker, &root, lang, no_cache).await?;
+        build_one(&docker, &root, lang, &base_hash, no_cache).await?;
         versions.push((lang.name.clone(), image_version(&docker, &lang.image).await?));
     }
     // The registry shows the version the image itself reports, not a typed one.
@@ -87,77 +89,157 @@ async fn image_version(docker: &Docker, image: &str) -> anyhow::Result<String> {
     Ok(if version.is_empty() { "unknown".into() } else { version })
 }
 
-async fn build_one(docker: &Docker, root: &Path, lang: &LanguageConfig, no_cache: bool) -> anyhow::Result<()> {
+/// The base sandbox image, built from [`image::BASE_DOCKERFILE`] unless it is
+/// there already from the same file; returns its build hash, which every language
+/// image's hash includes (a new base rebuilds them).
+async fn build_base(docker: &Docker, root: &Path, no_cache: bool) -> anyhow::Result<String> {
+    let path = root.join(image::BASE_DOCKERFILE);
+    let dockerfile = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let uid = optimus_protocol::SANDBOX_UID.to_string();
+    let hash = fingerprint(&[&dockerfile, uid.as_bytes()]);
+    check_base(docker, &String::from_utf8_lossy(&dockerfile)).await?;
+    let build = Build {
+        name: "base",
+        tag: image::BASE_IMAGE,
+        dockerfile,
+        files: Vec::new(),
+        labels: HashMap::from([(HASH_LABEL, hash.clone())]),
+        args: HashMap::from([("SANDBOX_UID", uid)]),
+    };
+    build.run(docker, &hash, no_cache).await?;
+    Ok(hash)
+}
+
+async fn build_one(
+    docker: &Docker,
+    root: &Path,
+    lang: &LanguageConfig,
+    base_hash: &str,
+    no_cache: bool,
+) -> anyhow::Result<()> {
     let dockerfile_path = root.join(&lang.dockerfile);
     let context_dir = root.join("dockerfiles");
     let runner_path = context_dir.join("runner.sh");
-    let dockerfile =
-        std::fs::read(&dockerfile_path).with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
-    let runner = std::fs::read(&runner_path).with_context(|| format!("cannot read {}", runner_path.display()))?;
+    let seal_path = root.join(image::SEAL_DOCKERFILE);
+    let read = |path: &Path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    let own = read(&dockerfile_path)?;
+    let (runner, seal) = (read(&runner_path)?, read(&seal_path)?);
     let launcher_path = root.join(image::LAUNCHER_PATH);
     let launcher = std::fs::read(&launcher_path).with_context(|| {
         format!("cannot read {}; build it first with scripts/build-launcher.sh", launcher_path.display())
     })?;
-    let hash = fingerprint(&[&dockerfile, &runner, &launcher]);
-
-    if !no_cache {
-        if let Ok(existing) = docker.inspect_image(&lang.image).await {
-            let built_from = existing.config.and_then(|c| c.labels).and_then(|l| l.get(HASH_LABEL).cloned());
-            if built_from.as_deref() == Some(hash.as_str()) {
-                println!("{}: {} is up to date; skipped", lang.name, lang.image);
-                return Ok(());
-            }
-        }
+    let hash = fingerprint(&[&own, &seal, &runner, &launcher, base_hash.as_bytes()]);
+    let own_text = String::from_utf8_lossy(&own);
+    if !own_text.lines().any(|l| l.trim() == format!("FROM {}", image::BASE_IMAGE)) {
+        println!(
+            "{}: {} is not FROM {}; it must lay out the sandbox itself",
+            lang.name,
+            lang.dockerfile,
+            image::BASE_IMAGE
+        );
     }
-    check_base(docker, &String::from_utf8_lossy(&dockerfile)).await?;
+    check_base(docker, &own_text).await?;
 
-    // The context: runner.sh, the launcher and this language's directory, nothing else.
+    // The context: runner.sh, the launcher and this language's directory, nothing
+    // else; the Dockerfile built is the language's own, then the seal.
     let relative = dockerfile_path
         .strip_prefix(&context_dir)
         .with_context(|| format!("{} must be inside {}", dockerfile_path.display(), context_dir.display()))?
         .to_path_buf();
     let lang_dir = relative.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.append_path_with_name(&runner_path, "runner.sh")?;
-    tar.append_path_with_name(&launcher_path, "launcher/optimus-launcher")?;
-    if lang_dir.as_os_str().is_empty() {
-        tar.append_path_with_name(&dockerfile_path, &relative)?;
-    } else {
-        tar.append_dir_all(&lang_dir, context_dir.join(&lang_dir))?;
+    let mut files =
+        vec![(PathBuf::from("runner.sh"), runner_path), (PathBuf::from("launcher/optimus-launcher"), launcher_path)];
+    if !lang_dir.as_os_str().is_empty() {
+        for entry in std::fs::read_dir(context_dir.join(&lang_dir))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                files.push((lang_dir.join(entry.file_name()), entry.path()));
+            }
+        }
     }
-    let context = tar.into_inner()?;
+    let mut dockerfile = own;
+    dockerfile.extend_from_slice(b"\n");
+    dockerfile.extend_from_slice(&seal);
+    let build = Build {
+        name: &lang.name,
+        tag: &lang.image,
+        dockerfile,
+        files,
+        labels: HashMap::from([
+            (HASH_LABEL, hash.clone()),
+            ("optimus.language", lang.name.clone()),
+            (image::LABEL_RUNNER, image::runner_fingerprint(&runner)),
+            (image::LABEL_PROTOCOL, optimus_protocol::VERSION.to_string()),
+        ]),
+        args: HashMap::new(),
+    };
+    build.run(docker, &hash, no_cache).await
+}
 
-    let runner_label = image::runner_fingerprint(&runner);
-    let protocol = optimus_protocol::VERSION.to_string();
-    let labels = HashMap::from([
-        (HASH_LABEL, hash.as_str()),
-        ("optimus.language", lang.name.as_str()),
-        (image::LABEL_RUNNER, runner_label.as_str()),
-        (image::LABEL_PROTOCOL, protocol.as_str()),
-    ]);
-    let options = BuildImageOptionsBuilder::new()
-        .dockerfile(&relative.to_string_lossy())
-        .t(&lang.image)
-        .rm(true)
-        .forcerm(true)
-        .nocache(no_cache)
-        .labels(&labels)
-        .build();
-    println!("{}: building {} from {}", lang.name, lang.image, lang.dockerfile);
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    let mut stdout = std::io::stdout();
-    while let Some(item) = stream.next().await {
-        let info = item.with_context(|| format!("building {} failed", lang.image))?;
-        if let Some(err) = info.error {
-            bail!("building {} failed: {}", lang.image, err.trim());
+/// One image build through the Engine API.
+struct Build<'a> {
+    /// What the progress lines call it.
+    name: &'a str,
+    tag: &'a str,
+    dockerfile: Vec<u8>,
+    /// The context beside the Dockerfile: (path in the context, file on disk).
+    files: Vec<(PathBuf, PathBuf)>,
+    labels: HashMap<&'static str, String>,
+    args: HashMap<&'static str, String>,
+}
+
+/// Where the Dockerfile built goes in the context (no file of dockerfiles/ has this name).
+const CONTEXT_DOCKERFILE: &str = "optimus-build.Dockerfile";
+
+impl Build<'_> {
+    /// Builds, unless an image of this tag was built from inputs of this `hash`.
+    async fn run(self, docker: &Docker, hash: &str, no_cache: bool) -> anyhow::Result<()> {
+        if !no_cache {
+            if let Ok(existing) = docker.inspect_image(self.tag).await {
+                let built_from = existing.config.and_then(|c| c.labels).and_then(|l| l.get(HASH_LABEL).cloned());
+                if built_from.as_deref() == Some(hash) {
+                    println!("{}: {} is up to date; skipped", self.name, self.tag);
+                    return Ok(());
+                }
+            }
         }
-        if let Some(line) = info.stream {
-            write!(stdout, "  {}", line.replace('\n', "\n  ").trim_end_matches(' '))?;
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, path) in &self.files {
+            tar.append_path_with_name(path, name)?;
         }
-        stdout.flush()?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(self.dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, CONTEXT_DOCKERFILE, self.dockerfile.as_slice())?;
+        let context = tar.into_inner()?;
+        let labels: HashMap<&str, &str> = self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args: HashMap<&str, &str> = self.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile(CONTEXT_DOCKERFILE)
+            .t(self.tag)
+            .rm(true)
+            .forcerm(true)
+            .nocache(no_cache)
+            .labels(&labels)
+            .buildargs(&args)
+            .build();
+        println!("{}: building {}", self.name, self.tag);
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        let mut stdout = std::io::stdout();
+        while let Some(item) = stream.next().await {
+            let info = item.with_context(|| format!("building {} failed", self.tag))?;
+            if let Some(err) = info.error {
+                bail!("building {} failed: {}", self.tag, err.trim());
+            }
+            if let Some(line) = info.stream {
+                write!(stdout, "  {}", line.replace('\n', "\n  ").trim_end_matches(' '))?;
+            }
+            stdout.flush()?;
+        }
+        println!("{}: built {}", self.name, self.tag);
+        Ok(())
     }
-    println!("{}: built {}", lang.name, lang.image);
-    Ok(())
 }
 
 /// A missing base image would make Docker try a registry; say how to make it instead.

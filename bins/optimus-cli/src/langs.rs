@@ -91,21 +91,18 @@ pub async fn add(config: &Path, args: AddLang) -> anyhow::Result<()> {
     image::build(config, Some(&lang.name), false, false).await
 }
 
-/// The Dockerfile `add-lang` writes: the language's Debian packages, the sandbox
-/// user, the mount points, the shared runner and launcher.
+/// The Dockerfile `add-lang` writes: the base sandbox image and the language's
+/// Debian packages. The sandbox's layout is the base image's, and build-image
+/// ends the image with the shared runner and launcher.
 fn dockerfile_template(name: &str, packages: &str) -> String {
     format!(
         "# {name} jobs. Written by `optimus-cli add-lang`; edit freely.\n\
-         FROM debian:bookworm-slim\n\
+         FROM {base}\n\
          RUN apt-get update \\\n \
          && apt-get install -y --no-install-recommends {packages} \\\n \
          && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man\n\
-         RUN useradd --uid 10001 --user-group --no-create-home --home-dir /work --shell /usr/sbin/nologin sandbox \\\n \
-         && install -d -m 0700 /judge && install -d -m 0755 /box /opt/optimus && install -d -m 0755 -o 10001 -g 10001 /work \\\n \
-         && (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n\
-         COPY runner.sh /opt/optimus/runner.sh\n\
-         COPY launcher/optimus-launcher /opt/optimus/launcher\n\
-         WORKDIR /work\n",
+         RUN (dpkg-query -W -f '${{Version}}\\n' {first} 2>/dev/null || echo unknown) > /opt/optimus/version\n",
+        base = optimus_common::image::BASE_IMAGE,
         first = packages.split_whitespace().next().unwrap_or(name),
     )
 }

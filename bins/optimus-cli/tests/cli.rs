@@ -18,6 +18,10 @@ impl Repo {
         std::fs::copy(source.join("config/languages.json"), root.join("config/languages.json")).unwrap();
         std::fs::create_dir_all(root.join("dockerfiles")).unwrap();
         std::fs::copy(source.join("dockerfiles/runner.sh"), root.join("dockerfiles/runner.sh")).unwrap();
+        std::fs::create_dir_all(root.join("dockerfiles/base")).unwrap();
+        for file in [optimus_common::image::BASE_DOCKERFILE, optimus_common::image::SEAL_DOCKERFILE] {
+            std::fs::copy(source.join(file), root.join(file)).unwrap();
+        }
         // The static launcher that prepare.sh builds, as an image build needs it.
         let launcher = optimus_common::image::LAUNCHER_PATH;
         std::fs::create_dir_all(root.join(launcher).parent().unwrap()).unwrap();
@@ -86,8 +90,9 @@ fn add_list_remove() {
     assert_eq!(registry.find_judge0(72).unwrap().name, "ruby");
     let dockerfile = std::fs::read_to_string(repo.root.join("dockerfiles/ruby/Dockerfile")).unwrap();
     assert!(
-        dockerfile.contains("FROM debian:bookworm-slim")
+        dockerfile.contains(&format!("FROM {}", optimus_common::image::BASE_IMAGE))
             && dockerfile.contains("install -y --no-install-recommends ruby")
+            && !dockerfile.contains("useradd")
     );
 
     let out = repo.cli(&["list-langs"]);
@@ -257,4 +262,26 @@ fn the_k8s_manifests_follow_the_registry() {
     let keda = std::fs::read_to_string(Path::new(&out).join("keda.yaml")).unwrap();
     assert!(keda.contains("listName: optimus:queue:ruby"), "{keda}");
     assert!(repo.cli(&["deploy", "k8s", "--check", "--out", &out]).status.success());
+}
+
+/// The sandbox's layout is written once, in dockerfiles/base/: every shipped
+/// language image is FROM the base image, and none lays out the sandbox again
+/// (its user and uid, its mount points, the runner, the launcher).
+#[test]
+fn every_language_image_is_the_base_plus_its_packages() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let registry = optimus_common::LanguageRegistry::load(root.join("config/languages.json")).unwrap();
+    let from_base = format!("FROM {}", optimus_common::image::BASE_IMAGE);
+    for lang in registry.languages() {
+        let text = std::fs::read_to_string(root.join(&lang.dockerfile)).unwrap();
+        let text: String = text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+        let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+        assert_eq!(froms, [from_base.as_str()], "{}", lang.dockerfile);
+        let uid = optimus_protocol::SANDBOX_UID.to_string();
+        for layout in ["useradd", uid.as_str(), "/judge", "runner.sh", "optimus-launcher", "WORKDIR"] {
+            assert!(!text.contains(layout), "{} lays out the sandbox again ({layout})", lang.dockerfile);
+        }
+    }
+    let base = std::fs::read_to_string(root.join(optimus_common::image::BASE_DOCKERFILE)).unwrap();
+    assert!(base.contains("install -d -m 0700 /judge") && base.contains("useradd --uid \"$SANDBOX_UID\""));
 }

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use optimus_protocol::{test_header, CompileStatus, Report, TestRun, COMPILE_OUTPUT_LIMIT, VERSION};
 
-/// The unprivileged user every sandboxed process runs as (created in each image).
-pub const SANDBOX_UID: libc::uid_t = 10001;
-pub const SANDBOX_GID: libc::gid_t = 10001;
+/// The unprivileged user every sandboxed process runs as (created in the base image).
+pub const SANDBOX_UID: libc::uid_t = optimus_protocol::SANDBOX_UID;
+pub const SANDBOX_GID: libc::gid_t = optimus_protocol::SANDBOX_UID;
 
 /// Exit status of the launcher when it, not the program, failed.
 const FAILED: u8 = 70;

@@ -1,11 +1,24 @@
 //! What a language image must carry for a worker to use it: the runner and the
 //! report format the worker was built for. `optimus-cli build-image` stamps both
 //! on the image as labels; the worker checks them before it serves a job.
+//!
+//! How every image is made is written once, in `dockerfiles/base/`: the base
+//! sandbox image ([`BASE_IMAGE`], from [`BASE_DOCKERFILE`]: the sandbox user, the
+//! mount points and their modes) that each language's Dockerfile starts `FROM`,
+//! and [`SEAL_DOCKERFILE`] (the runner and the launcher), which build-image
+//! appends to each.
 
 /// Label: fingerprint of the `runner.sh` the image holds.
 pub const LABEL_RUNNER: &str = "optimus.runner";
 /// Label: the report format version its launcher writes.
 pub const LABEL_PROTOCOL: &str = "optimus.protocol";
+
+/// The image every language image is built `FROM`.
+pub const BASE_IMAGE: &str = "optimus-base:latest";
+/// What [`BASE_IMAGE`] is built from, relative to the repository root.
+pub const BASE_DOCKERFILE: &str = "dockerfiles/base/Dockerfile";
+/// The lines every language image ends with, relative to the repository root.
+pub const SEAL_DOCKERFILE: &str = "dockerfiles/base/seal.Dockerfile";
 
 /// The runner this build of Optimus was made with.
 pub const RUNNER_SH: &[u8] = include_bytes!("../../../dockerfiles/runner.sh");

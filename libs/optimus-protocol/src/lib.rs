@@ -21,6 +21,11 @@ use std::fmt;
 /// Bumped whenever the format changes; images carry the version they speak.
 pub const VERSION: u32 = 2;
 
+/// The uid (and gid) a sandboxed program runs as: the launcher drops to it, the
+/// worker's `/work` tmpfs belongs to it, and the base image's `sandbox` user has it
+/// (`optimus-cli build-image` passes it to `dockerfiles/base/Dockerfile`).
+pub const SANDBOX_UID: u32 = 10001;
+
 /// Compiler output kept, in bytes.
 pub const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;
 

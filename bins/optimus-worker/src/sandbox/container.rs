@@ -12,6 +12,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use optimus_common::LanguageConfig;
+use optimus_protocol::SANDBOX_UID;
 use tokio::time::Instant;
 
 use super::{SandboxError, STALL_GRACE};
@@ -118,7 +119,7 @@ pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, San
         ("/box".to_string(), "rw,exec,nosuid,nodev,size=256m,mode=0755".to_string()),
         (
             "/work".to_string(),
-            "rw,exec,nosuid,nodev,size=256m,nr_inodes=65536,uid=10001,gid=10001,mode=0755".to_string(),
+            format!("rw,exec,nosuid,nodev,size=256m,nr_inodes=65536,uid={uid},gid={uid},mode=0755", uid = SANDBOX_UID),
         ),
         ("/tmp".to_string(), "rw,exec,nosuid,nodev,size=64m,nr_inodes=65536,mode=1777".to_string()),
     ]);
