@@ -123,7 +123,7 @@ compile() {
   fi
   local report
   "$L" run --report compile --stdin /dev/null --cwd "$BUILD" --seed "$PROG" \
-    --cpu-ms "$COMPILE_TIME_LIMIT_MS" --wall-ms "$COMPILE_TIME_LIMIT_MS" --output-limit 65536 \
+    --time-limit-ms "$COMPILE_TIME_LIMIT_MS" --wall-ms "$COMPILE_TIME_LIMIT_MS" --output-limit 65536 \
     --fsize $((256 * 1024 * 1024)) --merge -- "${compile[@]}" >"$JUDGE/compile.report" ||
     die "the launcher failed on the compile"
   read -r report <"$JUDGE/compile.report"
@@ -143,7 +143,7 @@ test_run() {
   local index=$1 input=$2
   shift 2
   "$L" run --report "test:$index" --stdin "$input" --cwd "$PROG" \
-    --cpu-ms "$TIME_LIMIT_MS" --wall-ms "$WALL_LIMIT_MS" \
+    --time-limit-ms "$TIME_LIMIT_MS" --wall-ms "$WALL_LIMIT_MS" \
     --output-limit "$OUTPUT_LIMIT" --stack-mb "$MEMORY_LIMIT_MB" -- "${run[@]}" "$@" ||
     die "the launcher failed on test $index"
 }

@@ -99,11 +99,15 @@ pub fn validate<'r>(
     let lang = language(registry, &req.language, "language")?;
     check_source(&req.source_code, "source_code", limits)?;
 
-    let timeout_ms = req.timeout_ms.unwrap_or(lang.timeout_ms);
-    if !(MIN_TIMEOUT_MS..=limits.max_timeout_ms).contains(&timeout_ms) {
+    // The request's `timeout_ms` is the CPU-time limit: `time_limit_ms` from here on.
+    let time_limit_ms = req.timeout_ms.unwrap_or(lang.time_limit_ms);
+    if !(MIN_TIMEOUT_MS..=limits.max_time_limit_ms).contains(&time_limit_ms) {
         return Err(ApiError::invalid(
             "limit_out_of_range",
-            format!("timeout_ms is {timeout_ms}; accepted: {MIN_TIMEOUT_MS} to {} (per test)", limits.max_timeout_ms),
+            format!(
+                "timeout_ms is {time_limit_ms}; accepted: {MIN_TIMEOUT_MS} to {} (per test)",
+                limits.max_time_limit_ms
+            ),
         ));
     }
     let memory_limit_mb = req.memory_limit_mb.unwrap_or(lang.memory_limit_mb);
@@ -157,7 +161,7 @@ pub fn validate<'r>(
         language: lang.name.clone(),
         source_code: req.source_code,
         test_cases,
-        timeout_ms,
+        time_limit_ms,
         memory_limit_mb,
         mode: req.mode,
         compare: compare.unwrap_or_default(),

@@ -139,7 +139,7 @@ pub fn list(config: &Path) -> anyhow::Result<()> {
                 if l.compiled { "yes" } else { "no" }.to_string(),
                 format!("{} MB", l.memory_limit_mb),
                 format!("{}", l.cpu_limit),
-                format!("{} ms", l.timeout_ms),
+                format!("{} ms", l.time_limit_ms),
                 l.image.clone(),
                 l.aliases.join(","),
                 l.judge0_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),

@@ -50,7 +50,7 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 
 const USAGE: &str = "usage: optimus-launcher init | wipe | done | compile-none | protocol
        optimus-launcher run --report test:<i>|compile --stdin FILE --cwd DIR [--seed DIR]
-                        --cpu-ms N --wall-ms N --output-limit BYTES [--fsize BYTES]
+                        --time-limit-ms N --wall-ms N --output-limit BYTES [--fsize BYTES]
                         [--stack-mb N] [--merge] -- COMMAND [ARG...]";
 
 /// What `run` reports.
@@ -66,7 +66,9 @@ struct RunArgs {
     stdin: PathBuf,
     cwd: PathBuf,
     seed: Option<PathBuf>,
-    cpu_ms: u64,
+    /// CPU time the run may use (`optimus_common::limits`: the one name for it).
+    time_limit_ms: u64,
+    /// Its wall-clock cap, derived by the worker from the time limit.
     wall_ms: u64,
     output_limit: u64,
     fsize: u64,
@@ -78,7 +80,7 @@ struct RunArgs {
 fn parse_run(args: &[String]) -> Result<RunArgs, String> {
     let mut kind = None;
     let (mut stdin, mut cwd, mut seed) = (None, None, None);
-    let (mut cpu_ms, mut wall_ms, mut output_limit, mut fsize, mut stack_mb) = (None, None, None, None, None);
+    let (mut time_limit_ms, mut wall_ms, mut output_limit, mut fsize, mut stack_mb) = (None, None, None, None, None);
     let mut merge = false;
     let mut it = args.iter();
     let number = |v: Option<&String>, flag: &str| -> Result<u64, String> {
@@ -100,7 +102,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
             "--stdin" => stdin = it.next().map(PathBuf::from),
             "--cwd" => cwd = it.next().map(PathBuf::from),
             "--seed" => seed = it.next().map(PathBuf::from),
-            "--cpu-ms" => cpu_ms = Some(number(it.next(), arg)?),
+            "--time-limit-ms" => time_limit_ms = Some(number(it.next(), arg)?),
             "--wall-ms" => wall_ms = Some(number(it.next(), arg)?),
             "--output-limit" => output_limit = Some(number(it.next(), arg)?),
             "--fsize" => fsize = Some(number(it.next(), arg)?),
@@ -122,7 +124,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
         stdin: stdin.ok_or("--stdin is required")?,
         cwd: cwd.ok_or("--cwd is required")?,
         seed,
-        cpu_ms: cpu_ms.ok_or("--cpu-ms is required")?,
+        time_limit_ms: time_limit_ms.ok_or("--time-limit-ms is required")?,
         wall_ms: wall_ms.ok_or("--wall-ms is required")?,
         // One byte past the limit is kept, so that going over shows.
         fsize: fsize.unwrap_or(output_limit + 1),
@@ -199,7 +201,7 @@ fn child(args: &RunArgs, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, en
         }
     }
     sys::close_from(3);
-    let cpu_s = args.cpu_ms.div_ceil(1000) + 1;
+    let cpu_s = args.time_limit_ms.div_ceil(1000) + 1;
     let mut limits = vec![
         (libc::RLIMIT_CORE, 0, 0),
         // A backstop per process; the whole tree's CPU time is watched by the parent.
@@ -285,7 +287,7 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
     let memory_base = counters.memory();
     let cpu_base = counters.cpu_us();
     let (usage_base, _) = sys::children_usage();
-    let cpu_limit_us = args.cpu_ms * 1000;
+    let cpu_limit_us = args.time_limit_ms * 1000;
     let wall_cap = Duration::from_millis(args.wall_ms);
 
     let start = Instant::now();
@@ -393,18 +395,20 @@ mod tests {
     #[test]
     fn run_arguments_are_parsed_and_checked() {
         let a = parse_run(&args(
-            "--report test:3 --stdin /judge/tests/3.in --cwd /box/prog --cpu-ms 1000 --wall-ms 3000 --output-limit 16 -- python3 -B main.py",
+            "--report test:3 --stdin /judge/tests/3.in --cwd /box/prog --time-limit-ms 1000 --wall-ms 3000 --output-limit 16 -- python3 -B main.py",
         ))
         .unwrap();
         assert_eq!(a.kind, Kind::Test(3));
-        assert_eq!((a.cpu_ms, a.wall_ms, a.output_limit, a.fsize), (1000, 3000, 16, 17));
+        assert_eq!((a.time_limit_ms, a.wall_ms, a.output_limit, a.fsize), (1000, 3000, 16, 17));
         assert_eq!(a.command.len(), 3);
-        assert!(
-            parse_run(&args("--report test:x --stdin a --cwd b --cpu-ms 1 --wall-ms 1 --output-limit 1 -- x")).is_err()
-        );
-        assert!(
-            parse_run(&args("--report compile --stdin a --cwd b --cpu-ms 1 --wall-ms 1 --output-limit 1 --")).is_err()
-        );
+        assert!(parse_run(&args(
+            "--report test:x --stdin a --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x"
+        ))
+        .is_err());
+        assert!(parse_run(&args(
+            "--report compile --stdin a --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 --"
+        ))
+        .is_err());
         assert!(parse_run(&args("--report compile --stdin a --cwd b --wall-ms 1 --output-limit 1 -- x")).is_err());
         assert!(parse_run(&args("--bogus")).is_err());
     }

@@ -20,9 +20,9 @@ use uuid::Uuid;
 use crate::budget;
 use crate::compare::compare;
 use crate::harness;
-use crate::judge::{self, Observed, RunBounds};
+use crate::judge::{self, Observed, RunLimits};
 use crate::progress::Progress;
-use crate::sandbox::{Compiled, Container, Role, RunLimits, Sandbox, SandboxError, Script, Session, STALL_GRACE};
+use crate::sandbox::{Compiled, Container, Role, Sandbox, SandboxError, Script, Session, STALL_GRACE};
 
 /// Where the time of one job went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -76,9 +76,8 @@ fn release_all(roles: impl IntoIterator<Item = Option<Ready>>, clean: bool) {
 /// retried); anything the job itself got wrong is in the result.
 pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
     let mut phases = Phases::default();
-    let limits = RunLimits { time_ms: spec.timeout_ms, memory_mb: spec.memory_limit_mb };
-    let bounds = RunBounds {
-        time_limit_ms: spec.timeout_ms,
+    let limits = RunLimits {
+        time_limit_ms: spec.time_limit_ms,
         memory_limit_mb: spec.memory_limit_mb,
         output_limit: ctx.output_limit,
     };
@@ -181,7 +180,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
     };
 
     let t = Instant::now();
-    let checker_ms = checker.as_ref().map(|c| c.container.limits().time_ms);
+    let checker_ms = checker.as_ref().map(|c| c.container.limits().time_limit_ms);
     let deadline = Instant::now() + test_phase(spec, checker_ms, total);
     let Ready { container, mut session } = program;
     container.begin_tests(&mut session, deadline).await?;
@@ -200,13 +199,13 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         let mut clean = true;
         while let Some(run) = session.next_test().await? {
             clean &= !run.oom_killed;
-            if reference_tx.send(judge::observe(run, &bounds)).is_err() {
+            if reference_tx.send(judge::observe(run, &limits)).is_err() {
                 break;
             }
         }
         Ok::<_, SandboxError>(Some((Ready { container, session }, clean, t.elapsed().as_millis() as u64)))
     };
-    let judging = Judging { spec, bounds };
+    let judging = Judging { spec, limits };
     // A container whose program met the OOM killer is not reused.
     let mut program_clean = true;
     let tests = async {
@@ -227,7 +226,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             };
             let check = checker.as_mut().map(|c| &mut c.session);
             let result = judging
-                .judge(index, judge::observe(run, &bounds), reference.as_ref(), check)
+                .judge(index, judge::observe(run, &limits), reference.as_ref(), check)
                 .instrument(info_span!(parent: &test_span, "judge"))
                 .await?;
             test_span.record("verdict", crate::metrics::label(&result.verdict).as_str());
@@ -296,8 +295,8 @@ fn sources<'a>(harness: Option<Harness>, source_file: &'a str, code: &'a str) ->
 /// The longest the tests may take before the sandbox is declared stuck: every
 /// test at its wall-clock cap, plus the checker's on each, plus slack.
 fn test_phase(spec: &JobSpec, checker_ms: Option<u64>, total: usize) -> Duration {
-    let wall = |ms: u64| RunLimits { time_ms: ms, memory_mb: 0 }.wall_cap() + Duration::from_secs(1);
-    let per_test = wall(spec.timeout_ms) + checker_ms.map_or(Duration::ZERO, wall);
+    let wall = |ms: u64| Duration::from_millis(optimus_common::limits::wall_cap_ms(ms)) + Duration::from_secs(1);
+    let per_test = wall(spec.time_limit_ms) + checker_ms.map_or(Duration::ZERO, wall);
     per_test * total as u32 + STALL_GRACE
 }
 
@@ -322,7 +321,7 @@ async fn compiled_beside(
         Err(why) => return Ok(Err(why)),
     };
     let lang = sandbox.language();
-    let limits = limits.unwrap_or(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb });
+    let limits = limits.unwrap_or(sandbox.limits(lang.time_limit_ms, lang.memory_limit_mb));
     let input_bytes = inputs.iter().map(|i| i.len()).sum();
     let mut container = sandbox.start(job_id, role, limits, inputs.len(), input_bytes).await?;
     let (session, compiled) =
@@ -350,7 +349,7 @@ async fn other_sandbox(ctx: &Context<'_>, language: &str) -> Result<Result<Sandb
 /// Reaches each test's verdict.
 struct Judging<'a> {
     spec: &'a JobSpec,
-    bounds: RunBounds,
+    limits: RunLimits,
 }
 
 impl Judging<'_> {
@@ -377,7 +376,7 @@ impl Judging<'_> {
             match (checker, spec.harness, expected) {
                 (Some(session), _, expected) => {
                     let check = session.check(index, expected.unwrap_or("").as_bytes(), run.stdout.as_bytes()).await?;
-                    let check = judge::observe(check, &self.bounds);
+                    let check = judge::observe(check, &self.limits);
                     let (verdict, message) = judge::checker_verdict(&check);
                     (verdict, message, judge::checker_message(&check))
                 }

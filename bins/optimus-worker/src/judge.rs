@@ -1,5 +1,6 @@
 //! Turns what a run measured into verdicts. Pure: no I/O, so every rule is unit-tested.
 
+use optimus_common::verdict::signal_name;
 use optimus_common::{TestResult, Verdict};
 
 use optimus_protocol::TestRun;
@@ -7,20 +8,21 @@ use optimus_protocol::TestRun;
 /// SIGXFSZ: the program wrote past the file-size limit that caps its output.
 const SIGXFSZ: i32 = 25;
 
-/// The wall-clock cap of a run whose CPU-time limit is `time_limit_ms`: twice that
-/// plus a second, for programs that sleep, block or are stopped. The one place
-/// this rule is written: the runner gets it as `WALL_LIMIT_MS`.
-pub fn wall_cap_ms(time_limit_ms: u64) -> u64 {
-    time_limit_ms.saturating_mul(2).saturating_add(1000)
-}
-
-/// The limits a run is judged against.
+/// The limits of a run: what its container is given and what it is judged against.
 #[derive(Debug, Clone, Copy)]
-pub struct RunBounds {
+pub struct RunLimits {
+    /// CPU time of each run; its wall-clock cap is [`optimus_common::limits::wall_cap_ms`] of it.
     pub time_limit_ms: u64,
     pub memory_limit_mb: u32,
     /// stdout and stderr bytes kept per run.
     pub output_limit: usize,
+}
+
+impl RunLimits {
+    /// The wall-clock cap of one run, as `runner.sh` gives it to the launcher.
+    pub fn wall_cap(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(optimus_common::limits::wall_cap_ms(self.time_limit_ms))
+    }
 }
 
 /// A run as the result reports it: outputs cut to the cap, its exit split into a
@@ -49,22 +51,6 @@ fn exit_or_signal(status: i32) -> (Option<i32>, Option<i32>) {
     }
 }
 
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        _ => "signal",
-    }
-}
-
 /// Cuts `bytes` to `limit` and makes text of it; says whether it cut.
 fn text(mut bytes: Vec<u8>, limit: usize) -> (String, bool) {
     let cut = bytes.len() > limit;
@@ -73,11 +59,11 @@ fn text(mut bytes: Vec<u8>, limit: usize) -> (String, bool) {
 }
 
 /// How a run ended, judged against its limits; its output is not looked at here.
-pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
+pub fn observe(run: TestRun, limits: &RunLimits) -> Observed {
     let (exit_code, signal) = exit_or_signal(run.exit_status);
-    let (stdout, out_cut) = text(run.stdout, bounds.output_limit);
-    let (stderr, err_cut) = text(run.stderr, bounds.output_limit);
-    let limit_kb = u64::from(bounds.memory_limit_mb) * 1024;
+    let (stdout, out_cut) = text(run.stdout, limits.output_limit);
+    let (stderr, err_cut) = text(run.stderr, limits.output_limit);
+    let limit_kb = u64::from(limits.memory_limit_mb) * 1024;
     let cpu_ms = run.cpu_us / 1000;
     // The JVM reports its own heap exhaustion instead of being killed.
     let java_oom = exit_code.is_some_and(|c| c != 0) && stderr.contains("java.lang.OutOfMemoryError");
@@ -85,22 +71,22 @@ pub fn observe(run: TestRun, bounds: &RunBounds) -> Observed {
     // Past the output cap first: a program that ignores SIGXFSZ (the JVM does) and
     // keeps writing into the cap until its time runs out still flooded.
     let failure = if out_cut || err_cut || signal == Some(SIGXFSZ) {
-        Some((Verdict::OutputLimitExceeded, format!("wrote more than {} bytes", bounds.output_limit)))
-    } else if run.timed_out || cpu_ms > bounds.time_limit_ms {
-        let why = if cpu_ms >= bounds.time_limit_ms {
-            format!("used {cpu_ms} ms of CPU time, over its {} ms time limit", bounds.time_limit_ms)
+        Some((Verdict::OutputLimitExceeded, format!("wrote more than {} bytes", limits.output_limit)))
+    } else if run.timed_out || cpu_ms > limits.time_limit_ms {
+        let why = if cpu_ms >= limits.time_limit_ms {
+            format!("used {cpu_ms} ms of CPU time, over its {} ms time limit", limits.time_limit_ms)
         } else {
             format!(
                 "killed at the wall-clock cap of {} ms (twice its {} ms time limit, plus 1 s) while it waited or slept",
-                wall_cap_ms(bounds.time_limit_ms),
-                bounds.time_limit_ms
+                optimus_common::limits::wall_cap_ms(limits.time_limit_ms),
+                limits.time_limit_ms
             )
         };
         Some((Verdict::TimeLimitExceeded, why))
     } else if run.oom_killed || run.peak_kb > limit_kb || java_oom {
-        Some((Verdict::MemoryLimitExceeded, format!("used more than the {} MB memory limit", bounds.memory_limit_mb)))
+        Some((Verdict::MemoryLimitExceeded, format!("used more than the {} MB memory limit", limits.memory_limit_mb)))
     } else if let Some(sig) = signal {
-        Some((Verdict::RuntimeError, format!("killed by signal {sig} ({})", signal_name(sig))))
+        Some((Verdict::RuntimeError, format!("killed by signal {sig} ({})", signal_name(sig).unwrap_or("signal"))))
     } else if exit_code != Some(0) {
         Some((Verdict::RuntimeError, format!("exited with code {}", exit_code.unwrap_or(-1))))
     } else {
@@ -167,7 +153,7 @@ pub fn checker_message(checker: &Observed) -> Option<String> {
 mod tests {
     use super::*;
 
-    const B: RunBounds = RunBounds { time_limit_ms: 1000, memory_limit_mb: 64, output_limit: 16 };
+    const B: RunLimits = RunLimits { time_limit_ms: 1000, memory_limit_mb: 64, output_limit: 16 };
 
     fn run(stdout: &str, exit: i32) -> TestRun {
         TestRun {

@@ -24,6 +24,7 @@ mod session;
 
 use std::time::Duration;
 
+use crate::judge::RunLimits;
 use bollard::Docker;
 use optimus_common::{image, LanguageConfig};
 use optimus_protocol::{Caps, CompileStatus, ProtocolError, Report};
@@ -86,21 +87,6 @@ impl Role {
     }
 }
 
-/// The limits a container's runs get.
-#[derive(Debug, Clone, Copy)]
-pub struct RunLimits {
-    /// CPU time of each run; its wall-clock cap is twice that plus a second.
-    pub time_ms: u64,
-    pub memory_mb: u32,
-}
-
-impl RunLimits {
-    /// The wall-clock cap of one run, as `runner.sh` gives it to the launcher.
-    pub fn wall_cap(&self) -> Duration {
-        Duration::from_millis(crate::judge::wall_cap_ms(self.time_ms))
-    }
-}
-
 /// How the compile step went.
 #[derive(Debug)]
 pub enum Compiled {
@@ -151,7 +137,7 @@ impl Sandbox {
     /// Keeps a pool of warm containers of this language until `stop` fires.
     pub fn with_pool(mut self, config: PoolConfig, stop: CancellationToken) -> Self {
         let lang = &self.language;
-        let (memory, _) = self.memory_for(RunLimits { time_ms: lang.timeout_ms, memory_mb: lang.memory_limit_mb }, 0);
+        let (memory, _) = self.memory_for(self.limits(lang.time_limit_ms, lang.memory_limit_mb), 0);
         self.pool = Some(Pool::start(&self, memory, config, stop));
         self
     }
@@ -168,10 +154,18 @@ impl Sandbox {
     /// The memory limits of a container for these limits and inputs: while it
     /// compiles, and while it runs tests. The inputs sit in the runner's tmpfs and
     /// the outputs in memory files, all charged to the container, beside the program.
+    /// A run's limits in this sandbox: the given time and memory, and the worker's
+    /// output limit.
+    pub fn limits(&self, time_limit_ms: u64, memory_limit_mb: u32) -> RunLimits {
+        RunLimits { time_limit_ms, memory_limit_mb, output_limit: self.output_limit }
+    }
+
     fn memory_for(&self, limits: RunLimits, inputs: usize) -> (i64, i64) {
         let step = |bytes: i64| (bytes + MEMORY_STEP - 1) / MEMORY_STEP * MEMORY_STEP;
         let run = step(
-            mb(i64::from(limits.memory_mb) + RUNNER_OVERHEAD_MB) + inputs as i64 + 2 * (self.output_limit as i64 + 1),
+            mb(i64::from(limits.memory_limit_mb) + RUNNER_OVERHEAD_MB)
+                + inputs as i64
+                + 2 * (limits.output_limit as i64 + 1),
         );
         let lang = &self.language;
         let compile = if lang.compiled { run.max(step(mb(i64::from(lang.compile_memory_mb)))) } else { run };
@@ -267,11 +261,11 @@ impl Sandbox {
             format!("LANGUAGE={}", lang.name),
             format!("SOURCE_FILE={}", lang.source_file),
             format!("TEST_COUNT={test_count}"),
-            format!("TIME_LIMIT_MS={}", limits.time_ms),
+            format!("TIME_LIMIT_MS={}", limits.time_limit_ms),
             format!("WALL_LIMIT_MS={}", limits.wall_cap().as_millis()),
-            format!("MEMORY_LIMIT_MB={}", limits.memory_mb),
+            format!("MEMORY_LIMIT_MB={}", limits.memory_limit_mb),
             format!("COMPILE_TIME_LIMIT_MS={}", lang.compile_timeout_ms),
-            format!("OUTPUT_LIMIT={}", self.output_limit),
+            format!("OUTPUT_LIMIT={}", limits.output_limit),
         ];
         if let Some(cmd) = &lang.compile_command {
             env.push(format!("COMPILE_CMD={cmd}"));

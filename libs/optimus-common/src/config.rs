@@ -50,10 +50,12 @@ pub struct LanguageConfig {
     /// CPU cores a job's container may use (default 1.0).
     #[serde(default = "default_cpu")]
     pub cpu_limit: f64,
-    /// Default wall-time limit of one test, in ms (default 5000).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Wall-time limit of the compile step, in ms (default 30000).
+    /// Default CPU-time limit of one test, in ms (default 5000; `timeout_ms` in the
+    /// file); [`crate::limits`] derives its wall-clock cap.
+    #[serde(default = "default_timeout_ms", rename = "timeout_ms")]
+    pub time_limit_ms: u64,
+    /// Limit of the compile step, in ms of CPU time and of wall-clock time alike
+    /// (default 30000).
     #[serde(default = "default_compile_timeout_ms")]
     pub compile_timeout_ms: u64,
     /// Memory the compile step may use, in MiB (default 1024): compilers need more
@@ -131,7 +133,7 @@ impl LanguageConfig {
             legacy_queue: None,
             memory_limit_mb: default_memory_mb(),
             cpu_limit: default_cpu(),
-            timeout_ms: default_timeout_ms(),
+            time_limit_ms: default_timeout_ms(),
             compile_timeout_ms: default_compile_timeout_ms(),
             compile_memory_mb: default_compile_memory_mb(),
             pids_limit: default_pids(),
@@ -210,7 +212,7 @@ impl LanguageConfig {
         if !(self.cpu_limit > 0.0 && self.cpu_limit <= 64.0) {
             return bad("cpu_limit", "must be more than 0 and at most 64 cores");
         }
-        if !(1..=600_000).contains(&self.timeout_ms) {
+        if !(1..=600_000).contains(&self.time_limit_ms) {
             return bad("timeout_ms", "must be between 1 and 600000");
         }
         if !(1..=600_000).contains(&self.compile_timeout_ms) {

@@ -108,8 +108,10 @@ pub struct JobSpec {
     pub language: String,
     pub source_code: String,
     pub test_cases: Vec<TestCase>,
-    /// Wall-time limit of each test.
-    pub timeout_ms: u64,
+    /// CPU-time limit of each test ([`crate::limits`] derives its wall-clock cap).
+    /// Stored as `timeout_ms`, the request's name for it.
+    #[serde(rename = "timeout_ms")]
+    pub time_limit_ms: u64,
     /// Memory limit of each test.
     pub memory_limit_mb: u32,
     // The judging options below default so that jobs queued by an older API still load.

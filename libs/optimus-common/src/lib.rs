@@ -7,6 +7,7 @@
 //! - [`job`]: what a user submits ([`JobSpec`], [`TestCase`], how it is judged:
 //!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]), the job's life
 //!   ([`JobStatus`], [`JobRecord`]) and what it came in as through a compatible API ([`job::Origin`]).
+//! - [`limits`]: the CPU-time limit of a run and the one rule for its wall-clock cap.
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve.
 //! - `telemetry` (feature `telemetry`): OTLP trace export, and the trace context a
@@ -25,6 +26,7 @@ pub mod config;
 pub mod image;
 pub mod job;
 pub mod keys;
+pub mod limits;
 pub mod logging;
 pub mod settings;
 pub mod store;

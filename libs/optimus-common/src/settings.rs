@@ -40,8 +40,8 @@ pub struct Limits {
     pub max_test_bytes: usize,
     /// `OPTIMUS_MAX_BODY_BYTES`, default 67108864: larger request bodies get 413.
     pub max_body_bytes: usize,
-    /// `OPTIMUS_MAX_TIMEOUT_MS`, default 30000: the most `timeout_ms` may be (least: 50).
-    pub max_timeout_ms: u64,
+    /// `OPTIMUS_MAX_TIMEOUT_MS`, default 30000: the most a CPU-time limit (`timeout_ms`) may be (least: 50).
+    pub max_time_limit_ms: u64,
     /// `OPTIMUS_MAX_MEMORY_MB`, default 2048: the most `memory_limit_mb` may be (least: 16).
     pub max_memory_mb: u32,
     /// `OPTIMUS_OUTPUT_LIMIT_BYTES`, default 1048576: stdout and stderr kept per
@@ -78,7 +78,7 @@ impl Default for Limits {
             max_tests: 100,
             max_test_bytes: 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
-            max_timeout_ms: 30_000,
+            max_time_limit_ms: 30_000,
             max_memory_mb: 2048,
             output_limit_bytes: 1024 * 1024,
             job_output_budget_bytes: 4 * 1024 * 1024,
@@ -124,7 +124,7 @@ impl Settings {
                 max_tests: env_or("OPTIMUS_MAX_TESTS", l.max_tests, count)?,
                 max_test_bytes: env_or("OPTIMUS_MAX_TEST_BYTES", l.max_test_bytes, count)?,
                 max_body_bytes: env_or("OPTIMUS_MAX_BODY_BYTES", l.max_body_bytes, count)?,
-                max_timeout_ms: env_or("OPTIMUS_MAX_TIMEOUT_MS", l.max_timeout_ms, count)?,
+                max_time_limit_ms: env_or("OPTIMUS_MAX_TIMEOUT_MS", l.max_time_limit_ms, count)?,
                 max_memory_mb: env_or("OPTIMUS_MAX_MEMORY_MB", l.max_memory_mb, count)?,
                 output_limit_bytes: env_or("OPTIMUS_OUTPUT_LIMIT_BYTES", l.output_limit_bytes, count)?,
                 job_output_budget_bytes: env_or("OPTIMUS_JOB_OUTPUT_BUDGET_BYTES", l.job_output_budget_bytes, count)?,

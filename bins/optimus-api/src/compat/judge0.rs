@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use optimus_common::limits::wall_cap_secs;
 use optimus_common::settings::{MIN_MEMORY_MB, MIN_TIMEOUT_MS};
 use optimus_common::store::{Caller, Origin};
 use optimus_common::LanguageConfig;
@@ -90,8 +91,8 @@ fn most<T: Ord + Default>(state: &AppState, f: impl Fn(&LanguageConfig) -> T) ->
 /// Judge0's 39 settings, as Judge0 1.13.1 names them, describing Optimus's limits.
 pub async fn config_info(State(state): State<AppState>) -> impl IntoResponse {
     let limits = &state.settings.limits;
-    let max_cpu = limits.max_timeout_ms as f64 / 1000.0;
-    let cpu_default = most(&state, |l| l.timeout_ms) as f64 / 1000.0;
+    let max_cpu = limits.max_time_limit_ms as f64 / 1000.0;
+    let cpu_default = most(&state, |l| l.time_limit_ms) as f64 / 1000.0;
     let pids = most(&state, |l| l.pids_limit);
     let output_kb = (limits.output_limit_bytes / 1024) as u64;
     axum::Json(json!({
@@ -110,8 +111,8 @@ pub async fn config_info(State(state): State<AppState>) -> impl IntoResponse {
         "max_cpu_time_limit": max_cpu,
         "cpu_extra_time": 0.0,
         "max_cpu_extra_time": MAX_CPU_EXTRA_TIME,
-        "wall_time_limit": 2.0 * cpu_default + 1.0,
-        "max_wall_time_limit": 2.0 * max_cpu + 1.0,
+        "wall_time_limit": wall_cap_secs(cpu_default),
+        "max_wall_time_limit": wall_cap_secs(max_cpu),
         "memory_limit": u64::from(most(&state, |l| l.memory_limit_mb)) * 1024,
         "max_memory_limit": u64::from(limits.max_memory_mb) * 1024,
         "stack_limit": STACK_LIMIT_KB,
@@ -238,8 +239,8 @@ pub async fn show_one(
         let spec = spec.as_ref();
         Submission {
             language_id: lang.and_then(|l| l.judge0_ids.first().copied()).unwrap_or(0),
-            cpu_time_limit: spec.map_or(0.0, |s| s.timeout_ms as f64 / 1000.0),
-            wall_time_limit: spec.map_or(0.0, |s| 2.0 * s.timeout_ms as f64 / 1000.0 + 1.0),
+            cpu_time_limit: spec.map_or(0.0, |s| s.time_limit_ms as f64 / 1000.0),
+            wall_time_limit: spec.map_or(0.0, |s| wall_cap_secs(s.time_limit_ms as f64 / 1000.0)),
             memory_limit: spec.map_or(0, |s| u64::from(s.memory_limit_mb) * 1024),
             ..default_submission(state, lang)
         }
@@ -347,13 +348,13 @@ pub async fn batch_show(
 
 /// Judge0's defaults for a language: what a submission gets for what it leaves out.
 fn default_submission(state: &AppState, lang: Option<&LanguageConfig>) -> Submission {
-    let cpu = lang.map_or(5.0, |l| l.timeout_ms as f64 / 1000.0);
+    let cpu = lang.map_or(5.0, |l| l.time_limit_ms as f64 / 1000.0);
     Submission {
         language_id: lang.and_then(|l| l.judge0_ids.first().copied()).unwrap_or(0),
         number_of_runs: 1,
         cpu_time_limit: cpu,
         cpu_extra_time: 0.0,
-        wall_time_limit: 2.0 * cpu + 1.0,
+        wall_time_limit: wall_cap_secs(cpu),
         memory_limit: lang.map_or(0, |l| u64::from(l.memory_limit_mb) * 1024),
         stack_limit: STACK_LIMIT_KB,
         max_processes_and_or_threads: lang.map_or(0, |l| l.pids_limit.max(0) as u64),
@@ -478,13 +479,13 @@ pub fn parse_submission(
     let d = default_submission(state, lang);
     let stdin = e.text(body, "stdin", base64);
     let expected_output = e.text(body, "expected_output", base64);
-    let max_cpu = limits.max_timeout_ms as f64 / 1000.0;
+    let max_cpu = limits.max_time_limit_ms as f64 / 1000.0;
     let number_of_runs = e.bounded(body, "number_of_runs", 0.0, true, 1.0, 1.0);
     let cpu_time_limit =
         e.bounded(body, "cpu_time_limit", MIN_TIMEOUT_MS as f64 / 1000.0, false, max_cpu, d.cpu_time_limit);
     let cpu_extra_time = e.bounded(body, "cpu_extra_time", 0.0, false, MAX_CPU_EXTRA_TIME, 0.0);
     let wall_time_limit =
-        e.bounded(body, "wall_time_limit", 1.0, false, 2.0 * max_cpu + 1.0, 2.0 * cpu_time_limit + 1.0);
+        e.bounded(body, "wall_time_limit", 1.0, false, wall_cap_secs(max_cpu), wall_cap_secs(cpu_time_limit));
     let memory_limit = e.bounded(
         body,
         "memory_limit",

@@ -506,7 +506,7 @@ mod tests {
             language: "python".into(),
             source_code: "print(1)".into(),
             test_cases: vec![TestCase { id: 1, input: "in".into(), expected_output: None, weight: 1, compare: None }],
-            timeout_ms: 1000,
+            time_limit_ms: 1000,
             memory_limit_mb: 64,
             mode: Mode::Run,
             compare: Default::default(),

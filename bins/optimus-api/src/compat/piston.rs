@@ -232,7 +232,7 @@ fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<(JobRequest, &
         .ok_or_else(|| PistonError::bad("files must include at least one utf8 encoded file"))?;
 
     let limits = &state.settings.limits;
-    let max_run_ms = limits.max_timeout_ms as f64;
+    let max_run_ms = limits.max_time_limit_ms as f64;
     let min_ms = MIN_TIMEOUT_MS as f64;
     let run_timeout = limit(body, "run_timeout", min_ms, max_run_ms)?;
     let run_cpu_time = limit(body, "run_cpu_time", min_ms, max_run_ms)?;
@@ -291,31 +291,6 @@ fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<(JobRequest, &
     Ok((req, lang))
 }
 
-/// A signal's name, as Piston reports it.
-pub fn signal_name(signal: i32) -> Option<&'static str> {
-    Some(match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        31 => "SIGSYS",
-        _ => return None,
-    })
-}
-
 /// The compile stage: what the compiler printed, and whether it failed.
 fn compile_stage(output: &str, failed: bool) -> Value {
     json!({
@@ -343,7 +318,11 @@ pub fn run_stage(test: &TestResult) -> Value {
         }
         Some(Verdict::OutputLimitExceeded) => (Some("OL"), Some("stdout length exceeded".to_string()), killed()),
         Some(Verdict::RuntimeError) => match test.signal {
-            Some(sig) => (Some("SG"), Some(format!("Caught fatal signal {sig}")), signal_name(sig).map(str::to_string)),
+            Some(sig) => (
+                Some("SG"),
+                Some(format!("Caught fatal signal {sig}")),
+                optimus_common::verdict::signal_name(sig).map(str::to_string),
+            ),
             None => (Some("RE"), Some(format!("Exited with error status {}", test.exit_code.unwrap_or(1))), None),
         },
         Some(_) => (Some("XX"), test.message.clone(), None),

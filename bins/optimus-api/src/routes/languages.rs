@@ -19,7 +19,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
             "aliases": lang.aliases,
             "judge0_ids": lang.judge0_ids,
             "defaults": {
-                "timeout_ms": lang.timeout_ms,
+                "timeout_ms": lang.time_limit_ms,
                 "memory_limit_mb": lang.memory_limit_mb,
                 "cpu_limit": lang.cpu_limit,
             },

@@ -37,7 +37,7 @@ pub fn python_spec() -> JobSpec {
             weight: 1,
             compare: None,
         }],
-        timeout_ms: 1000,
+        time_limit_ms: 1000,
         memory_limit_mb: 64,
         mode: Default::default(),
         compare: Default::default(),
