@@ -24,6 +24,9 @@ struct Span {
     id: Vec<u8>,
     parent: Vec<u8>,
     attributes: Vec<(String, String)>,
+    /// Start and end, in ns since the epoch.
+    start: u64,
+    end: u64,
 }
 
 impl Span {
@@ -63,6 +66,8 @@ fn spans(bodies: &[Vec<u8>]) -> Vec<Span> {
                         id: span.span_id.clone(),
                         parent: span.parent_span_id.clone(),
                         attributes: span.attributes.iter().map(|kv| (kv.key.clone(), text(kv))).collect(),
+                        start: span.start_time_unix_nano,
+                        end: span.end_time_unix_nano,
                     });
                 }
             }
@@ -169,6 +174,10 @@ async fn one_trace_per_job(protocol: &str, endpoint: &str, received: Received) {
     for step in ["claim", "acquire container", "compile", "store"] {
         assert_eq!(children(job, step).len(), 1, "one {step} span under the job");
     }
+    // The claim reads the job's trace context, so its span is recorded after it
+    // ran: with its own times, inside the job's.
+    let claim = &children(job, "claim")[0];
+    assert!(job.start <= claim.start && claim.start < claim.end && claim.end <= job.end, "{claim:?} in {job:?}");
     let tests = children(job, "test");
     let mut indexes: Vec<&str> = tests.iter().filter_map(|t| t.attr("test.index")).collect();
     indexes.sort_unstable();

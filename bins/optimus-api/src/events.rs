@@ -47,7 +47,7 @@ impl EventHub {
         let (tx, rx) = mpsc::channel(BACKLOG);
         let new = self.new.get_or_init(|| {
             let (new_tx, new_rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(store.clone(), new_rx, self.live.clone()));
+            tokio::spawn(supervised(store.clone(), new_rx, self.live.clone()));
             new_tx
         });
         let _ = new.send(Watch { job, after, tx });
@@ -59,7 +59,16 @@ impl EventHub {
     }
 }
 
-async fn run(store: Store, mut new: mpsc::UnboundedReceiver<Watch>, live: Arc<AtomicUsize>) {
+/// The hub's task, started again if it panics: every subscriber of the process
+/// depends on it. The watches of the run that panicked are dropped with it, so
+/// their streams end and their clients come back with `Last-Event-ID`.
+async fn supervised(store: Store, new: mpsc::UnboundedReceiver<Watch>, live: Arc<AtomicUsize>) {
+    let mut state = (store, new, live);
+    optimus_common::sync::supervise("event hub", &mut state, |(store, new, live)| Box::pin(run(store, new, live)))
+        .await;
+}
+
+async fn run(store: &Store, new: &mut mpsc::UnboundedReceiver<Watch>, live: &AtomicUsize) {
     let mut watches: HashMap<Uuid, Vec<Watch>> = HashMap::new();
     let mut reader = None;
     loop {

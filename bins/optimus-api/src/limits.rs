@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::Response;
+use optimus_common::sync::Unpoisoned;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -37,12 +38,12 @@ pub struct MemoryWatch {
 impl MemoryWatch {
     /// Refuses a new job while Redis uses `high_percent` of its `maxmemory` or more.
     pub async fn admit(&self, state: &AppState) -> Result<(), ApiError> {
-        let cached = *self.last.lock().expect("memory lock");
+        let cached = *self.last.locked();
         let (used, max) = match cached {
             Some((at, used, max)) if at.elapsed() < MEMORY_READING_TTL => (used, max),
             _ => {
                 let m = state.store.memory().await?;
-                *self.last.lock().expect("memory lock") = Some((Instant::now(), m.used, m.max));
+                *self.last.locked() = Some((Instant::now(), m.used, m.max));
                 (m.used, m.max)
             }
         };

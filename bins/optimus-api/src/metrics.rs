@@ -12,6 +12,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use optimus_common::sync::Unpoisoned;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -149,7 +150,7 @@ impl ApiMetrics {
     /// Reads the deployment's state from Redis into the gauges.
     async fn refresh(&self, state: &AppState) {
         {
-            let mut last = self.refreshed.lock().expect("refresh lock");
+            let mut last = self.refreshed.locked();
             if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
                 return;
             }

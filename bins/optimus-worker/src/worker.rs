@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use optimus_common::store::{Claimed, JobRef, Popper, RequeueOutcome};
+use optimus_common::sync::Unpoisoned;
 use optimus_common::{JobStatus, LanguageConfig, LanguageRegistry, Settings, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -221,11 +222,11 @@ impl Worker {
             if let Err(e) = self.store.heartbeat(&self.config.language.name, &self.id).await {
                 self.metrics.redis_errors.inc();
                 warn!(error = %e, "heartbeat failed");
-                *self.connected_since.lock().expect("connected lock") = None;
+                *self.connected_since.locked() = None;
                 continue;
             }
             let connected_for = {
-                let mut since = self.connected_since.lock().expect("connected lock");
+                let mut since = self.connected_since.locked();
                 since.get_or_insert_with(tokio::time::Instant::now).elapsed()
             };
             if connected_for >= Duration::from_secs(self.config.settings.heartbeat_timeout_secs) {
@@ -255,22 +256,22 @@ impl Worker {
             }
         };
         let unheld: HashSet<Uuid> = {
-            let held = self.held.lock().expect("held lock");
+            let held = self.held.locked();
             listed.into_iter().filter(|id| !held.contains(id)).collect()
         };
         let due: Vec<Uuid> = {
-            let mut stranded = self.stranded.lock().expect("stranded lock");
+            let mut stranded = self.stranded.locked();
             let due = unheld.iter().filter(|id| now || stranded.contains(id)).copied().collect();
             *stranded = unheld;
             due
         };
-        let mut left = self.stranded.lock().expect("stranded lock").len();
+        let mut left = self.stranded.locked().len();
         for id in due {
             warn!(%id, "a job on this worker's list had no slot running it");
             match self.store.requeue(id, &self.id, "it was stranded on its worker").await {
                 Ok(outcome) => {
                     info!(%id, ?outcome, "stranded job handed back");
-                    self.stranded.lock().expect("stranded lock").remove(&id);
+                    self.stranded.locked().remove(&id);
                     left = left.saturating_sub(1);
                 }
                 Err(e) => warn!(%id, error = %e, "cannot hand a stranded job back"),
@@ -351,7 +352,7 @@ impl Worker {
             match pop {
                 Ok(Some(id)) => {
                     backoff = Duration::from_millis(200);
-                    self.held.lock().expect("held lock").insert(id);
+                    self.held.locked().insert(id);
                     let span = info_span!(
                         "job",
                         job_id = %id,
@@ -359,14 +360,19 @@ impl Worker {
                         mode = tracing::field::Empty,
                         verdict = tracing::field::Empty,
                     );
-                    // The job's trace began at its submission, in the API.
-                    if optimus_common::telemetry::enabled() {
-                        if let Ok(Some(parent)) = self.store.traceparent(id).await {
-                            optimus_common::telemetry::continue_trace(&span, &parent);
-                        }
+                    // The job's trace began at its submission, in the API, and the
+                    // claim is what reads its context: the claim runs before the
+                    // job's span is entered, and is recorded in it afterwards.
+                    let started = std::time::SystemTime::now();
+                    let claimed = self.store.claim(id, &self.config.language.name, &self.id).await;
+                    if let Ok(Some(parent)) =
+                        claimed.as_ref().map(|c| c.as_ref().and_then(|c| c.traceparent.as_deref()))
+                    {
+                        optimus_common::telemetry::continue_trace(&span, parent);
                     }
-                    self.handle(id, &abort).instrument(span).await;
-                    self.held.lock().expect("held lock").remove(&id);
+                    optimus_common::telemetry::record_child(&span, "claim", started, std::time::SystemTime::now());
+                    self.handle(id, claimed, &abort).instrument(span).await;
+                    self.held.locked().remove(&id);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -378,9 +384,13 @@ impl Worker {
         }
     }
 
-    /// One job, from claim to a terminal state (or back to its queue).
-    async fn handle(&self, id: Uuid, abort: &CancellationToken) {
-        let claimed = self.store.claim(id, &self.config.language.name, &self.id).instrument(info_span!("claim")).await;
+    /// One job, from its claim to a terminal state (or back to its queue).
+    async fn handle(
+        &self,
+        id: Uuid,
+        claimed: Result<Option<Claimed>, optimus_common::StoreError>,
+        abort: &CancellationToken,
+    ) {
         let Claimed { job, spec, attempt, created_at, .. } = match claimed {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return,
@@ -423,7 +433,7 @@ impl Worker {
         })
         .catch_unwind();
         let outcome = tokio::select! {
-            outcome = judged => outcome.unwrap_or_else(|panic| Err(SandboxError::Panicked(panic_message(&panic)))),
+            outcome = judged => outcome.unwrap_or_else(|panic| Err(SandboxError::Panicked(optimus_common::sync::panic_message(&*panic)))),
             _ = cancel.cancelled() => Err(SandboxError::Cancelled),
         };
         watch.abort();
@@ -630,15 +640,6 @@ impl EngineGate {
             }
         });
     }
-}
-
-/// What a caught panic said.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".into())
 }
 
 async fn watch_cancel(store: Store, id: Uuid, cancel: CancellationToken) {

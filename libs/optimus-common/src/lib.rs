@@ -8,8 +8,11 @@
 //!   [`Mode`], [`Compare`], checker and solution [`Program`]s, [`Harness`]), the job's life
 //!   ([`JobStatus`], [`JobRecord`]) and what it came in as through a compatible API ([`job::Origin`]).
 //! - [`limits`]: the CPU-time limit of a run and the one rule for its wall-clock cap.
-//! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]).
-//! - [`image`]: what a language image must carry (runner, report format) to serve.
+//! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]),
+//!   and the one table of signal names.
+//! - [`image`]: what a language image must carry (runner, report format) to serve,
+//!   and where every image is made from (`dockerfiles/base/`: the base sandbox image
+//!   each language's Dockerfile is `FROM`, and the seal each one ends with).
 //! - `telemetry` (feature `telemetry`): OTLP trace export, and the trace context a
 //!   job carries from the API to its worker.
 //! - [`logging`]: text or JSON log lines (`OPTIMUS_LOG_FORMAT`), with job and trace ids.
@@ -19,7 +22,11 @@
 //! - [`store`]: every Redis operation (jobs, workers, retries and dead letters,
 //!   read views, API keys, callbacks), the multi-key ones as Lua scripts
 //!   (`src/lua/*.lua`) so that they are atomic.
+//! - [`sync`]: locks that survive a panic, and the supervisor of long-lived tasks.
 //! - `testkit` (feature `testkit`): a private `redis-server` for tests.
+//!
+//! The store's own tests are `tests/store/` (a real `redis-server` per test); the
+//! pure modules test themselves (`cargo test -p optimus-common --lib`, seconds).
 
 pub mod auth;
 pub mod config;
@@ -30,6 +37,7 @@ pub mod limits;
 pub mod logging;
 pub mod settings;
 pub mod store;
+pub mod sync;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -10,14 +10,16 @@
 //! ([`current_trace_id`]).
 
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::logging::{self, BoxedLayer, LogFormat};
 
 static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The exporting tracer, for the spans [`record_child`] makes after the fact.
+static TRACER: std::sync::OnceLock<SdkTracer> = std::sync::OnceLock::new();
 
 /// Whether this process exports traces (so a job's trace context is worth reading).
 pub fn enabled() -> bool {
@@ -67,7 +69,9 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
     let provider = SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource).build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let layer: BoxedLayer = Box::new(tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    let tracer = provider.tracer(service);
+    let _ = TRACER.set(tracer.clone());
+    let layer: BoxedLayer = Box::new(tracing_opentelemetry::layer().with_tracer(tracer));
     logging::init(format, vec![layer], Some(current_trace_id));
     ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(%endpoint, protocol = %protocol, "exporting traces over OTLP");
@@ -112,4 +116,22 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
     if context.span().span_context().is_valid() {
         let _ = span.set_parent(context);
     }
+}
+
+/// Records a step of `parent` that ran before `parent`'s trace was known (the
+/// worker's claim, which is what reads the job's `traceparent`): a child span with
+/// the step's own start and end. Call it after [`continue_trace`] on `parent`.
+pub fn record_child(
+    parent: &tracing::Span,
+    name: &'static str,
+    start: std::time::SystemTime,
+    end: std::time::SystemTime,
+) {
+    let Some(tracer) = TRACER.get() else { return };
+    let context = parent.context();
+    if !context.span().span_context().is_valid() {
+        return;
+    }
+    let mut span = tracer.span_builder(name).with_start_time(start).start_with_context(tracer, &context);
+    span.end_with_timestamp(end);
 }

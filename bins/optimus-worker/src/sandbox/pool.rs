@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
+use optimus_common::sync::Unpoisoned;
 use optimus_common::LanguageConfig;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -146,7 +147,7 @@ impl Pool {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().expect("pool lock")
+        self.inner.state.locked()
     }
 
     /// Stops refilling, waits (boundedly) for the creations, wipes and removals

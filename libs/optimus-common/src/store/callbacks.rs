@@ -47,7 +47,7 @@ impl Store {
     }
 
     /// The callback of `id` is settled: delivered, or given up after its tries
-    /// (or its job is gone). Counted in [`Store::stats`].
+    /// (or its job is gone). Counted in [`Store::callback_stats`].
     pub async fn callback_settled(&self, id: Uuid, delivered: bool) -> Result<(), StoreError> {
         let field = if delivered { "callbacks_delivered" } else { "callbacks_failed" };
         let mut conn = self.conn();

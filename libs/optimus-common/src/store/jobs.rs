@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// The job as the API shows it, or `None` if there is no such job or it
-    /// belongs to a key other than `caller`'s. (Reads [`RECORD_FIELDS`] and the result.)
+    /// belongs to a key other than `caller`'s. (Reads the fields it shows and the result.)
     pub async fn get(&self, id: Uuid, caller: &Caller) -> Result<Option<JobRecord>, StoreError> {
         self.read_record(id, Some(caller)).await
     }
@@ -244,12 +244,6 @@ impl Store {
             return Ok(None);
         }
         serde_json::from_str(&spec).map(Some).map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
-    }
-
-    /// The trace context the job was submitted in, if its submission was traced.
-    pub async fn traceparent(&self, id: Uuid) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn();
-        Ok(conn.hget(keys::job(id), "traceparent").await?)
     }
 
     /// Cancels a job of `caller`'s (another key's job is [`CancelOutcome::Missing`]).

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - this file: the [`Store`] handle, its connection and its scripts.
-//! - [`conn`]: the connection that survives a Redis restart.
+//! - `conn`: the connection that survives a Redis restart.
 //! - [`jobs`]: a job's life: enqueue, claim, cancel, finish, its record.
 //! - [`workers`]: the reliable pop, worker registration, heartbeats, and the
 //!   recovery of a dead worker's jobs.
