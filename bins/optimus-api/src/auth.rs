@@ -1,5 +1,5 @@
 //! Who is calling. With no API key configured every request is anonymous; once
-//! one exists, every route but those of [`OPEN_PATHS`] (health, metrics, the API's
+//! one exists, every route but those of `OPEN_PATHS` (health, metrics, the API's
 //! description and the web page's files) needs `Authorization: Bearer <key>` (or
 //! `X-Auth-Token: <key>`, as Judge0 clients send it): 401 without a known key,
 //! 403 with a revoked one. The [`Caller`] is put in the request for the handlers.

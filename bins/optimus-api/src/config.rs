@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use optimus_common::settings::{env_or, SettingsError};
 
-pub use crate::callbacks::CallbackTargets;
+pub use crate::compat::judge0::callbacks::CallbackTargets;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {

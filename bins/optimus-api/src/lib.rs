@@ -9,9 +9,9 @@
 //! - [`error`]: [`ApiError`], the one place where failures become HTTP answers.
 //! - [`extract`]: a JSON extractor whose rejections answer in Optimus's error format.
 //! - [`validate`]: turns a raw request into a trusted [`optimus_common::JobSpec`].
-//! - [`routes`]: one module per resource (`jobs`, `languages`, `health`).
-//! - [`compat`]: Judge0's and Piston's APIs, mapped onto the same jobs.
-//! - [`callbacks`]: delivers Judge0 callbacks when their jobs end.
+//! - [`mod@routes`]: one module per resource (`jobs`, `languages`, `health`).
+//! - [`compat`]: Judge0's and Piston's APIs, mapped onto the same jobs (with the
+//!   Judge0 callbacks delivered when their jobs end, `compat::judge0::callbacks`).
 //! - [`metrics`]: the Prometheus metrics at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json`, and `/docs`.
 //!
@@ -19,7 +19,6 @@
 //! it until the shutdown token fires, draining requests in flight.
 
 pub mod auth;
-pub mod callbacks;
 pub mod compat;
 pub mod config;
 pub mod error;
@@ -135,7 +134,7 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationT
     use hyper_util::service::TowerToHyperService;
 
     let header_timeout = state.api.header_timeout;
-    let callbacks = tokio::spawn(callbacks::deliver_forever(state.clone(), shutdown.clone()));
+    let callbacks = tokio::spawn(compat::judge0::callbacks::deliver_forever(state.clone(), shutdown.clone()));
     tokio::spawn(promote_retries(state.clone(), shutdown.clone()));
     let service = TowerToHyperService::new(app(state));
     let mut builder = Builder::new(TokioExecutor::new());

@@ -5,7 +5,7 @@
 //!
 //! The functions here only carry each operation's description; the handlers are
 //! in `routes/` and `compat/`. `routes_are_documented` (tests/system/openapi.rs)
-//! checks that every path of [`crate::routes`] is here.
+//! checks that every path of [`crate::routes()`] is here.
 
 #![allow(dead_code)]
 

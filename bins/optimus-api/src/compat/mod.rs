@@ -4,13 +4,12 @@
 //! with one test, through [`crate::routes::jobs::enqueue`], on the same queues and
 //! workers; each module answers in its API's own formats, errors included.
 //!
-//! - [`judge0`]: the routes and the request's validation; [`judge0_view`]: the
+//! - [`judge0`]: the routes; `judge0::request`: the request's validation; [`judge0::view`]: the
 //!   pure mapping of a job to Judge0's statuses and fields.
 //! - [`piston`]: the routes and the mapping both ways; [`semver`]: node-semver
 //!   ranges, as Piston matches versions.
 
 pub mod judge0;
-pub mod judge0_view;
 pub mod piston;
 pub mod semver;
 

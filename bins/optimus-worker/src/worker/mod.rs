@@ -9,6 +9,10 @@
 //! no slot holds. A task moves retried jobs whose backoff passed back to the queue.
 //! On shutdown the slots stop popping and drain; a job still running at the drain
 //! deadline goes back to the front of its queue.
+//!
+//! This file: the worker, its slots and one job's handling. [`liveness`]: the
+//! heartbeat, rescans, recovery, sweeps and promotion; [`engine`]: the gate that
+//! holds the slots while the container engine is away.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -25,6 +29,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
+mod engine;
+mod liveness;
+
+use self::engine::EngineGate;
 use crate::execute::{execute, Context};
 use crate::host::HostSlots;
 use crate::metrics::Metrics;
@@ -209,122 +217,6 @@ impl Worker {
         let lost = this.lost_ownership.load(std::sync::atomic::Ordering::Relaxed);
         info!(jobs_taken_over_by_peers = lost, "worker stopped");
         Ok(())
-    }
-
-    async fn heartbeat(&self, stop: CancellationToken) {
-        let every = Duration::from_secs((self.config.settings.heartbeat_timeout_secs / 3).max(1));
-        let mut beats = 0u32;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            if let Err(e) = self.store.heartbeat(&self.config.language.name, &self.id).await {
-                self.metrics.redis_errors.inc();
-                warn!(error = %e, "heartbeat failed");
-                *self.connected_since.locked() = None;
-                continue;
-            }
-            let connected_for = {
-                let mut since = self.connected_since.locked();
-                since.get_or_insert_with(tokio::time::Instant::now).elapsed()
-            };
-            if connected_for >= Duration::from_secs(self.config.settings.heartbeat_timeout_secs) {
-                self.recover().await;
-            }
-            self.rescan(false).await;
-            // A worker that was killed and whose replacement started before its
-            // heartbeat expired left containers no start-up sweep removed.
-            beats += 1;
-            if beats.is_multiple_of(SWEEP_EVERY_BEATS) {
-                self.sweep_containers().await;
-            }
-        }
-    }
-
-    /// Hands back the jobs on this worker's own processing list that no slot holds
-    /// (a slot that panicked, a claim whose hand-back failed, a reply lost with
-    /// Redis): nothing stays `running` without an owner. A job seen so once may
-    /// just have been popped; it goes back when the next rescan sees it so again,
-    /// or at once when `now` (no slot runs any more). Returns how many are left.
-    async fn rescan(&self, now: bool) -> usize {
-        let listed = match self.store.processing(&self.id).await {
-            Ok(listed) => listed,
-            Err(e) => {
-                warn!(error = %e, "cannot read this worker's processing list");
-                return usize::MAX;
-            }
-        };
-        let unheld: HashSet<Uuid> = {
-            let held = self.held.locked();
-            listed.into_iter().filter(|id| !held.contains(id)).collect()
-        };
-        let due: Vec<Uuid> = {
-            let mut stranded = self.stranded.locked();
-            let due = unheld.iter().filter(|id| now || stranded.contains(id)).copied().collect();
-            *stranded = unheld;
-            due
-        };
-        let mut left = self.stranded.locked().len();
-        for id in due {
-            warn!(%id, "a job on this worker's list had no slot running it");
-            match self.store.requeue(id, &self.id, "it was stranded on its worker").await {
-                Ok(outcome) => {
-                    info!(%id, ?outcome, "stranded job handed back");
-                    self.stranded.locked().remove(&id);
-                    left = left.saturating_sub(1);
-                }
-                Err(e) => warn!(%id, error = %e, "cannot hand a stranded job back"),
-            }
-        }
-        left
-    }
-
-    /// Moves retried jobs whose backoff has passed back to the queue.
-    async fn promote(&self, stop: CancellationToken) {
-        let lang = &self.config.language.name;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(PROMOTE_EVERY) => {}
-            }
-            match self.store.promote_due(lang).await {
-                Ok(0) => {}
-                Ok(n) => info!(jobs = n, "retried jobs back in the queue after their backoff"),
-                Err(e) => warn!(error = %e, "cannot move due retries to the queue"),
-            }
-        }
-    }
-
-    /// Gives back the jobs of dead workers of this language.
-    async fn recover(&self) {
-        match self.store.recover_dead_workers(&self.config.language.name).await {
-            Ok(jobs) => {
-                for (job, outcome) in jobs {
-                    warn!(%job, ?outcome, "recovered a job from a dead worker");
-                }
-            }
-            Err(e) => warn!(error = %e, "recovery of dead workers' jobs failed"),
-        }
-    }
-
-    /// Removes sandbox containers left by workers that are no longer alive.
-    async fn sweep_containers(&self) {
-        let store = self.store.clone();
-        let language = self.config.language.name.clone();
-        // Which workers are alive is asked once, up front; the sweep itself is sync.
-        let alive: Vec<String> = match store.live_workers(&language).await {
-            Ok(w) => w,
-            Err(e) => {
-                warn!(error = %e, "cannot list live workers; skipping the container sweep");
-                return;
-            }
-        };
-        match self.sandbox.sweep(|w| alive.iter().any(|a| a == w)).await {
-            Ok(0) => {}
-            Ok(n) => info!(removed = n, "removed containers left by dead workers"),
-            Err(e) => warn!(error = %e, "container sweep failed"),
-        }
     }
 
     async fn slot(&self, shutdown: CancellationToken, abort: CancellationToken) {
@@ -590,55 +482,6 @@ impl Worker {
                 error!(error = %e, "could not hand the job back; it is recovered when this worker stops")
             }
         }
-    }
-}
-
-/// Whether the container engine answers. While it does not, slots wait in
-/// [`EngineGate::ready`] and one task probes it with backoff, then reopens the gate.
-#[derive(Default, Clone)]
-struct EngineGate(Arc<GateState>);
-
-#[derive(Default)]
-struct GateState {
-    down: std::sync::atomic::AtomicBool,
-    back: tokio::sync::Notify,
-}
-
-impl EngineGate {
-    async fn ready(&self) {
-        use std::sync::atomic::Ordering;
-        loop {
-            let back = self.0.back.notified();
-            tokio::pin!(back);
-            back.as_mut().enable();
-            if !self.0.down.load(Ordering::Acquire) {
-                return;
-            }
-            back.await;
-        }
-    }
-
-    /// Marks the engine down and starts the one probe, unless one runs already.
-    fn down(&self, sandbox: Sandbox) {
-        use std::sync::atomic::Ordering;
-        if self.0.down.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let gate = self.clone();
-        tokio::spawn(async move {
-            let mut wait = Duration::from_millis(200);
-            loop {
-                tokio::time::sleep(wait).await;
-                if sandbox.engine_answers().await {
-                    info!("the container engine answers again; resuming");
-                    gate.0.down.store(false, Ordering::Release);
-                    gate.0.back.notify_waiters();
-                    return;
-                }
-                warn!(retry_in_ms = wait.as_millis() as u64, "the container engine still does not answer");
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        });
     }
 }
 

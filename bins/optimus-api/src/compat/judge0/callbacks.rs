@@ -1,7 +1,7 @@
 //! Judge0's `callback_url`: when a submission's job ends, its default fields
 //! (base64-encoded, as Judge0 sends them) are PUT to the URL.
 //!
-//! The callbacks owed are in Redis ([`optimus_common::origin`]), so a callback is
+//! The callbacks owed are in Redis ([`optimus_common::store::callbacks`]), so a callback is
 //! never lost with the API process that took the submission: every API process
 //! runs [`deliver_forever`], which takes due callbacks for a lease, looks again
 //! later at those whose job is still running, and tries the others
@@ -21,7 +21,7 @@ use optimus_common::Store;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::compat::judge0_view::{self, Submission, DEFAULT_FIELDS};
+use super::view::{self, Submission, DEFAULT_FIELDS};
 use crate::AppState;
 
 /// Tries per callback, and the timeout of each (Judge0's defaults).
@@ -177,7 +177,7 @@ async fn settle(state: &AppState, id: Uuid) -> Result<(), optimus_common::StoreE
     };
     let Some(url) = sub.callback_url.clone() else { return store.callback_settled(id, false).await };
     let name = state.registry.find(&record.language).map(|l| l.judge0_display_name()).unwrap_or_default();
-    let body = judge0_view::render(&record, None, &sub, &name, &DEFAULT_FIELDS, true).to_string();
+    let body = view::render(&record, None, &sub, &name, &DEFAULT_FIELDS, true).to_string();
     let mut delivered = false;
     for attempt in 1..=MAX_TRIES {
         match put(&url, &body, state.api.callback_targets).await {
