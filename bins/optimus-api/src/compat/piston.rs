@@ -19,12 +19,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use optimus_common::settings::{MIN_MEMORY_MB, MIN_TIMEOUT_MS};
 use optimus_common::store::Caller;
-use optimus_common::{JobRecord, JobStatus, LanguageConfig, TestResult, Verdict};
+use optimus_common::{JobRecord, JobStatus, LanguageConfig, SourceFile, TestResult, Verdict};
 use serde_json::{json, Map, Value};
 
 use super::semver;
 use crate::error::ApiError;
-use crate::validate::{FileRequest, JobRequest, TestCaseRequest};
+use crate::validate::{Draft, TestDraft};
 use crate::AppState;
 
 /// Piston's answer to anything it refuses: `{"message": "..."}`.
@@ -130,12 +130,10 @@ pub async fn execute(
     body: Bytes,
 ) -> Result<Response> {
     let body = body_value(&headers, &body)?;
-    let (req, lang) = parse_execute(&state, &body)?;
-    let lang = lang.clone();
-    let id = crate::routes::jobs::enqueue(&state, &caller, req, None).await.map_err(|e| match e {
-        ApiError::Invalid { message, .. } => PistonError::bad(message),
-        other => other.into(),
-    })?;
+    let draft = parse_execute(&state, &body)?;
+    let lang = draft.lang.clone();
+    let spec = crate::routes::jobs::accept(&state, draft).map_err(|refused| PistonError::bad(refused.message))?;
+    let id = crate::routes::jobs::queue(&state, &caller, spec, &lang, None).await?;
     let budget = super::wait_budget(&state);
     let record = super::wait_for_end(&state, id, &caller, budget).await?;
     let Some(record) = record.filter(|r| r.status.is_terminal()) else {
@@ -199,7 +197,7 @@ fn decode_file(i: usize, content: &str, encoding: &str) -> Result<String> {
 }
 
 /// Piston's checks, in Piston's order and words, then the job request.
-fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<(JobRequest, &'s LanguageConfig)> {
+fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<Draft<'s>> {
     let language = body.get("language").and_then(Value::as_str).filter(|s| !s.is_empty());
     let language = language.ok_or_else(|| PistonError::bad("language is required as a string"))?;
     let version = body.get("version").and_then(Value::as_str).filter(|s| !s.is_empty());
@@ -261,34 +259,26 @@ fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<(JobRequest, &
         Some(_) => return Err(PistonError::bad("args must be an array of strings")),
     };
     let source_code = decoded[main].1.clone();
-    let extra: Vec<FileRequest> = decoded
+    let files: Vec<SourceFile> = decoded
         .into_iter()
         .enumerate()
         .filter(|(i, _)| *i != main)
-        .map(|(_, (name, content, _))| FileRequest { name, content })
+        .map(|(_, (name, content, _))| SourceFile { name, content })
         .collect();
-    let req = JobRequest {
-        language: lang.name.clone(),
+    Ok(Draft {
+        lang,
         source_code,
-        test_cases: Some(vec![TestCaseRequest {
-            id: Some(1),
-            input: stdin,
-            expected_output: None,
-            weight: None,
-            compare: None,
-        }]),
-        timeout_ms: run_cpu_time.or(run_timeout).map(|ms| ms.round() as u64),
+        tests: Some(vec![TestDraft { id: 1, input: stdin, expected_output: None, weight: None, compare: None }]),
+        time_limit_ms: run_cpu_time.or(run_timeout).map(|ms| ms.round() as u64),
         memory_limit_mb: run_memory.map(|bytes| (bytes / (1024.0 * 1024.0)).ceil() as u32),
         mode: Default::default(),
         compare: None,
         checker: None,
-        solution_code: None,
-        solution_language: None,
+        solution: None,
         harness: None,
-        args: Some(args),
-        files: (!extra.is_empty()).then_some(extra),
-    };
-    Ok((req, lang))
+        args,
+        files,
+    })
 }
 
 /// The compile stage: what the compiler printed, and whether it failed.

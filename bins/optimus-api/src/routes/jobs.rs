@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::metrics::Refusal;
-use crate::validate::{validate, JobRequest};
+use crate::validate::{self, Draft, JobRequest, Refused};
 use crate::AppState;
 
 /// Validates, stores and queues a job; `202 {"job_id", "status": "queued"}`.
@@ -20,21 +20,35 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     Json(req): Json<JobRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = enqueue(&state, &caller, req, None).await?;
+    let id = enqueue(&state, &caller, req).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "job_id": id, "status": JobStatus::Queued }))))
 }
 
-/// Validates a request and queues it as a new job of `caller`'s, with its origin
-/// when it came in through a compatible API. Every way in goes through here.
-pub async fn enqueue(
+/// Validates a request of Optimus's own API and queues it as a new job of `caller`'s.
+pub async fn enqueue(state: &AppState, caller: &Caller, req: JobRequest) -> Result<Uuid, ApiError> {
+    let draft =
+        validate::request::draft(req, &state.registry).inspect_err(|_| state.metrics.refused(Refusal::Invalid))?;
+    let lang = draft.lang;
+    let spec = accept(state, draft)?;
+    queue(state, caller, spec, lang, None).await
+}
+
+/// Checks a draft from any API against the limits ([`validate::accept`]),
+/// counting a refusal.
+pub fn accept(state: &AppState, draft: Draft<'_>) -> Result<optimus_common::JobSpec, Refused> {
+    validate::accept(draft, &state.settings.limits).inspect_err(|_| state.metrics.refused(Refusal::Invalid))
+}
+
+/// Queues an accepted job as a new job of `caller`'s, with its origin when it came
+/// in through a compatible API. Every way in goes through here.
+pub async fn queue(
     state: &AppState,
     caller: &Caller,
-    req: JobRequest,
+    spec: optimus_common::JobSpec,
+    lang: &optimus_common::LanguageConfig,
     origin: Option<&Origin>,
 ) -> Result<Uuid, ApiError> {
     let metrics = &state.metrics;
-    let (spec, lang) =
-        validate(req, &state.registry, &state.settings.limits).inspect_err(|_| metrics.refused(Refusal::Invalid))?;
     state.memory.admit(state).await.inspect_err(|_| metrics.refused(Refusal::StorageFull))?;
     let id = Uuid::new_v4();
     // The job's trace starts here; its worker continues it from the traceparent.

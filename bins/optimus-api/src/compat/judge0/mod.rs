@@ -32,13 +32,11 @@ pub use self::request::{parse_submission, split_arguments};
 use self::view::{parse_fields, render, Status, Submission, VERSION};
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::validate::JobRequest;
+use crate::validate::{Draft, Part};
 use crate::AppState;
 
 /// The most submissions a batch holds (Judge0's default).
 pub const MAX_BATCH: usize = 20;
-/// Judge0's bounds on what Optimus accepts but does not enforce separately.
-
 /// Judge0's error answers: 422 `{"field": ["message"]}`, or `{"error": "..."}`.
 #[derive(Debug)]
 pub enum Judge0Error {
@@ -196,8 +194,8 @@ pub async fn create(
 ) -> Result<Response> {
     let fields = fields_of(&query)?;
     let base64 = flag(&query, "base64_encoded");
-    let (req, sub) = parse_submission(&state, &body, base64).map_err(Judge0Error::Fields)?;
-    let id = enqueue(&state, &caller, req, &sub).await?;
+    let (draft, sub) = parse_submission(&state, &body, base64).map_err(Judge0Error::Fields)?;
+    let id = enqueue(&state, &caller, draft, &sub).await?;
     if !flag(&query, "wait") {
         return Ok((StatusCode::CREATED, axum::Json(json!({ "token": id }))).into_response());
     }
@@ -206,17 +204,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(shown)).into_response())
 }
 
-async fn enqueue(state: &AppState, caller: &Caller, req: JobRequest, sub: &Submission) -> Result<Uuid> {
+async fn enqueue(state: &AppState, caller: &Caller, draft: Draft<'_>, sub: &Submission) -> Result<Uuid> {
+    let lang = draft.lang;
+    // What Optimus's own bounds refuse (a source over the cap, say) is still a 422
+    // in Judge0's shape, on the field it is about.
+    let spec = crate::routes::jobs::accept(state, draft).map_err(|refused| {
+        let field = if refused.part == Part::Source { "source_code" } else { "base" };
+        Judge0Error::Fields(BTreeMap::from([(field.to_string(), vec![refused.message])]))
+    })?;
     let origin = Origin { json: serde_json::to_string(sub).expect("serializes"), callback: sub.callback_url.is_some() };
-    crate::routes::jobs::enqueue(state, caller, req, Some(&origin)).await.map_err(|e| match e {
-        // What Optimus's own validation refuses (a source over the cap, say) is
-        // still a 422 in Judge0's shape.
-        ApiError::Invalid { code, message } => {
-            let field = if code.starts_with("source") || code == "empty_source" { "source_code" } else { "base" };
-            Judge0Error::Fields(BTreeMap::from([(field.to_string(), vec![message])]))
-        }
-        other => Judge0Error::Api(other),
-    })
+    Ok(crate::routes::jobs::queue(state, caller, spec, lang, Some(&origin)).await?)
 }
 
 /// The fields of one submission of `caller`'s; `None` when there is none.
@@ -287,7 +284,7 @@ pub async fn batch_create(
     for item in &items {
         let answer = match parse_submission(&state, item, base64) {
             Err(errors) => json!(errors),
-            Ok((req, sub)) => match enqueue(&state, &caller, req, &sub).await {
+            Ok((draft, sub)) => match enqueue(&state, &caller, draft, &sub).await {
                 Ok(id) => {
                     any = true;
                     json!({ "token": id })

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 
 use optimus_common::limits::wall_cap_secs;
 use optimus_common::settings::{MIN_MEMORY_MB, MIN_TIMEOUT_MS};
-use optimus_common::LanguageConfig;
-use serde_json::{json, Value};
+use optimus_common::{Compare, LanguageConfig};
+use serde_json::Value;
 
 use super::most;
 use super::view::{self, Submission};
-use crate::validate::{JobRequest, TestCaseRequest};
+use crate::validate::{Draft, TestDraft};
 use crate::AppState;
 
+/// Judge0's bounds on what Optimus accepts but does not enforce separately.
 pub(super) const MAX_CPU_EXTRA_TIME: f64 = 5.0;
 pub(super) const STACK_LIMIT_KB: u64 = 64_000;
 pub(super) const MAX_STACK_LIMIT_KB: u64 = 128_000;
@@ -116,13 +117,13 @@ fn trim_number(x: f64) -> String {
     }
 }
 
-/// A Judge0 submission as an Optimus job request, with what Judge0 keeps of it;
-/// or every field's errors.
-pub fn parse_submission(
-    state: &AppState,
+/// A Judge0 submission as an Optimus job's draft (its language resolved, its
+/// rule and limits parsed), with what Judge0 keeps of it; or every field's errors.
+pub fn parse_submission<'s>(
+    state: &'s AppState,
     body: &Value,
     base64: bool,
-) -> std::result::Result<(JobRequest, Submission), BTreeMap<String, Vec<String>>> {
+) -> std::result::Result<(Draft<'s>, Submission), BTreeMap<String, Vec<String>>> {
     let mut e = Errors::default();
     if !body.is_object() {
         e.add("base", "a submission is a JSON object");
@@ -204,26 +205,26 @@ pub fn parse_submission(
     }
     let (Some(source_code), Some(lang), true) = (source_code, lang, e.0.is_empty()) else { return Err(e.0) };
     let args = arguments.as_deref().map(split_arguments).unwrap_or_default();
-    let req = JobRequest {
-        language: lang.name.clone(),
+    let draft = Draft {
+        lang,
         source_code,
-        test_cases: Some(vec![TestCaseRequest {
-            id: Some(1),
+        tests: Some(vec![TestDraft {
+            id: 1,
             input: stdin.unwrap_or_default(),
             expected_output,
             weight: None,
             compare: None,
         }]),
-        timeout_ms: Some((cpu_time_limit * 1000.0).round() as u64),
+        time_limit_ms: Some((cpu_time_limit * 1000.0).round() as u64),
         memory_limit_mb: Some((memory_limit / 1024.0).ceil() as u32),
         mode: Default::default(),
-        compare: Some(json!("trim")),
+        // Judge0 compares each line trimmed, and the end.
+        compare: Some(Compare::Trim),
         checker: None,
-        solution_code: None,
-        solution_language: None,
+        solution: None,
         harness: None,
-        args: Some(args),
-        files: None,
+        args,
+        files: Vec::new(),
     };
     let sub = Submission {
         language_id,
@@ -243,7 +244,7 @@ pub fn parse_submission(
         callback_url,
         enable_network: false,
     };
-    Ok((req, sub))
+    Ok((draft, sub))
 }
 
 /// `command_line_arguments` as the program's argv: Judge0 drops `$&;<>|` and
