@@ -82,9 +82,49 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         output_limit: ctx.output_limit,
     };
     let inputs: Vec<&str> = spec.test_cases.iter().map(|t| t.input.as_str()).collect();
+    let mut roles = match prepare(ctx, job_id, spec, limits, &inputs, &mut phases).await? {
+        Prepared::Ready(roles) => roles,
+        Prepared::Ended(result) => return Ok((result, phases)),
+    };
+    let compile_output = roles.compile_output.take();
+    let mut results = run_tests(ctx, spec, limits, roles, &mut phases).await?;
+    // Judged on the whole outputs; stored within the job's budget.
+    let cut = budget::fit(&mut results, ctx.output_budget);
+    let mut result = JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output);
+    result.outputs_cut = cut;
+    Ok((result, phases))
+}
+
+/// A job's roles, compiled and ready to run its tests.
+struct Roles {
+    program: Ready,
+    solution: Option<Ready>,
+    checker: Option<Ready>,
+    /// What the program's compiler printed.
+    compile_output: Option<String>,
+}
+
+/// How preparing a job's roles ended.
+enum Prepared {
+    Ready(Box<Roles>),
+    /// The job ended before its tests: its program did not compile, or its checker
+    /// or solution could not be used.
+    Ended(JobResult),
+}
+
+/// Takes and compiles the job's roles at once (the program, its reference
+/// solution, its checker); a program that does not compile ends the job at once,
+/// and its checker's and solution's containers go with it.
+async fn prepare(
+    ctx: &Context<'_>,
+    job_id: Uuid,
+    spec: &JobSpec,
+    limits: RunLimits,
+    inputs: &[&str],
+    phases: &mut Phases,
+) -> Result<Prepared, SandboxError> {
     let input_bytes: usize = inputs.iter().map(|i| i.len()).sum();
     let total = inputs.len();
-
     let program = async {
         let t = Instant::now();
         let mut container = ctx
@@ -97,7 +137,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         let script = Script::Job { step: spec.mode == Mode::Submit };
         // Sources unpacked and compiled once (a no-op for interpreted languages).
         let (session, compiled) = container
-            .open(script, &program_files(spec, source_file), &inputs, &spec.args)
+            .open(script, &program_files(spec, source_file), inputs, &spec.args)
             .instrument(info_span!("compile"))
             .await?;
         Ok::<_, SandboxError>((
@@ -120,7 +160,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
                 solution,
                 Some(limits),
                 spec.harness,
-                &inputs,
+                inputs,
                 &spec.args,
             )
             .await
@@ -128,7 +168,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         };
         let checker = async {
             let Some(checker) = &spec.checker else { return Ok(None) };
-            compiled_beside(ctx, job_id, Role::Checker, Script::Checker, checker, None, None, &inputs, &[])
+            compiled_beside(ctx, job_id, Role::Checker, Script::Checker, checker, None, None, inputs, &[])
                 .await
                 .map(Some)
         };
@@ -157,7 +197,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
             if let Some((solution, checker)) = others_done {
                 release_all([solution.and_then(Result::ok), checker.and_then(Result::ok)], true);
             }
-            return Ok((result, phases));
+            return Ok(Prepared::Ended(result));
         }
         Compiled::Ok { output, time_ms } => {
             if let Some(progress) = ctx.progress {
@@ -171,14 +211,27 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         Some(done) => done,
         None => others.await?,
     };
-    let (solution, mut checker) = match (solution, checker) {
+    let (solution, checker) = match (solution, checker) {
         (Some(Err(why)), other) | (other, Some(Err(why))) => {
             release_all([Some(program), other.and_then(Result::ok)], true);
-            return Ok((internal(spec, compile_output, why), phases));
+            return Ok(Prepared::Ended(internal(spec, compile_output, why)));
         }
         (solution, checker) => (solution.and_then(Result::ok), checker.and_then(Result::ok)),
     };
+    Ok(Prepared::Ready(Box::new(Roles { program, solution, checker, compile_output })))
+}
 
+/// Runs every test (up to the first failure in `submit` mode) and judges each as
+/// it arrives; the tests not run are reported so, and the roles are given back.
+async fn run_tests(
+    ctx: &Context<'_>,
+    spec: &JobSpec,
+    limits: RunLimits,
+    roles: Box<Roles>,
+    phases: &mut Phases,
+) -> Result<Vec<TestResult>, SandboxError> {
+    let total = spec.test_cases.len();
+    let Roles { program, solution, mut checker, .. } = *roles;
     let t = Instant::now();
     let checker_ms = checker.as_ref().map(|c| c.container.limits().time_limit_ms);
     let deadline = Instant::now() + test_phase(spec, checker_ms, total);
@@ -270,11 +323,7 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         }
     }
     phases.run_ms = t.elapsed().as_millis() as u64;
-    // Judged on the whole outputs; stored within the job's budget.
-    let cut = budget::fit(&mut results, ctx.output_budget);
-    let mut result = JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output);
-    result.outputs_cut = cut;
-    Ok((result, phases))
+    Ok(results)
 }
 
 /// The files the judged program unpacks: its sources, and the job's extra files beside them.
