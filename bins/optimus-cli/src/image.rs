@@ -103,6 +103,7 @@ async fn build_base(docker: &Docker, root: &Path, no_cache: bool) -> anyhow::Res
         tag: image::BASE_IMAGE,
         dockerfile,
         files: Vec::new(),
+        dirs: Vec::new(),
         labels: HashMap::from([(HASH_LABEL, hash.clone())]),
         args: HashMap::from([("SANDBOX_UID", uid)]),
     };
@@ -147,16 +148,14 @@ async fn build_one(
         .with_context(|| format!("{} must be inside {}", dockerfile_path.display(), context_dir.display()))?
         .to_path_buf();
     let lang_dir = relative.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut files =
+    let files =
         vec![(PathBuf::from("runner.sh"), runner_path), (PathBuf::from("launcher/optimus-launcher"), launcher_path)];
-    if !lang_dir.as_os_str().is_empty() {
-        for entry in std::fs::read_dir(context_dir.join(&lang_dir))? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                files.push((lang_dir.join(entry.file_name()), entry.path()));
-            }
-        }
-    }
+    // The language's whole directory, as its Dockerfile may COPY from it.
+    let dirs = if lang_dir.as_os_str().is_empty() {
+        Vec::new()
+    } else {
+        vec![(lang_dir.clone(), context_dir.join(&lang_dir))]
+    };
     let mut dockerfile = own;
     dockerfile.extend_from_slice(b"\n");
     dockerfile.extend_from_slice(&seal);
@@ -165,6 +164,7 @@ async fn build_one(
         tag: &lang.image,
         dockerfile,
         files,
+        dirs,
         labels: HashMap::from([
             (HASH_LABEL, hash.clone()),
             ("optimus.language", lang.name.clone()),
@@ -184,6 +184,8 @@ struct Build<'a> {
     dockerfile: Vec<u8>,
     /// The context beside the Dockerfile: (path in the context, file on disk).
     files: Vec<(PathBuf, PathBuf)>,
+    /// Directories beside the Dockerfile, whole: (path in the context, directory on disk).
+    dirs: Vec<(PathBuf, PathBuf)>,
     labels: HashMap<&'static str, String>,
     args: HashMap<&'static str, String>,
 }
@@ -206,6 +208,9 @@ impl Build<'_> {
         let mut tar = tar::Builder::new(Vec::new());
         for (name, path) in &self.files {
             tar.append_path_with_name(path, name)?;
+        }
+        for (name, path) in &self.dirs {
+            tar.append_dir_all(name, path)?;
         }
         let mut header = tar::Header::new_gnu();
         header.set_size(self.dockerfile.len() as u64);

@@ -404,52 +404,46 @@ impl Worker {
         result: Option<&optimus_common::JobResult>,
         abort: &CancellationToken,
     ) -> bool {
-        self.store_end_retried(job, status, result, abort)
-            .instrument(info_span!("store", status = status.as_str()))
-            .await
-    }
-
-    async fn store_end_retried(
-        &self,
-        job: &JobRef,
-        status: JobStatus,
-        result: Option<&optimus_common::JobResult>,
-        abort: &CancellationToken,
-    ) -> bool {
-        let start = tokio::time::Instant::now();
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.store.finish(job, &self.id, status, result, None).await {
-                Ok(true) => {
-                    info!(status = status.as_str(), "job stored");
-                    return true;
-                }
-                Ok(false) => {
-                    let lost = self.lost_ownership.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    warn!(
-                        jobs_taken_over_by_peers = lost,
-                        "the job was no longer this worker's (presumed dead and recovered); its end is not stored"
-                    );
-                    return true;
-                }
-                Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
-                    self.metrics.redis_errors.inc();
-                    warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot store the job's end; keeping it and retrying");
-                    // Jitter, so that workers do not all come back at once.
-                    let jitter = Duration::from_millis(u64::from(Uuid::new_v4().as_bytes()[0]) % 100);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait + jitter) => {}
-                        _ = abort.cancelled() => {}
+        let span = info_span!("store", status = status.as_str());
+        async {
+            let start = tokio::time::Instant::now();
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match self.store.finish(job, &self.id, status, result, None).await {
+                    Ok(true) => {
+                        info!(status = status.as_str(), "job stored");
+                        return true;
                     }
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    self.metrics.redis_errors.inc();
-                    error!(error = %e, "could not store the job's end; giving up");
-                    return false;
+                    Ok(false) => {
+                        let lost = self.lost_ownership.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        warn!(
+                            jobs_taken_over_by_peers = lost,
+                            "the job was no longer this worker's (presumed dead and recovered); its end is not stored"
+                        );
+                        return true;
+                    }
+                    Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
+                        self.metrics.redis_errors.inc();
+                        let retry_in_ms = wait.as_millis() as u64;
+                        warn!(error = %e, retry_in_ms, "cannot store the job's end; keeping it and retrying");
+                        // Jitter, so that workers do not all come back at once.
+                        let jitter = Duration::from_millis(u64::from(Uuid::new_v4().as_bytes()[0]) % 100);
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait + jitter) => {}
+                            _ = abort.cancelled() => {}
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        self.metrics.redis_errors.inc();
+                        error!(error = %e, "could not store the job's end; giving up");
+                        return false;
+                    }
                 }
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Counts a judged job: its verdict, its tests', and how long its parts took.
