@@ -1,5 +1,6 @@
-//! What keeps a long-lived process whole when one of its parts panics: locks that
-//! stay usable after a panic while they were held, and tasks that are started again.
+//! What keeps a long-lived process whole when one of its parts fails: locks that
+//! stay usable after a panic while they were held, tasks that are started again,
+//! and the backoff of a retry against a dependency that does not answer.
 //!
 //! A `std::sync::Mutex` is poisoned by a panic while it is held, and every later
 //! `lock().expect(..)` panics too: one bug in one slot would take down every slot
@@ -57,9 +58,60 @@ pub async fn supervise<S>(name: &str, state: &mut S, mut task: impl FnMut(&mut S
     }
 }
 
+/// Waits that double after each failure, from `first` up to `max`: how a process
+/// retries a dependency (Redis, the container engine) that does not answer, so
+/// that an outage costs few calls and a recovery is noticed within `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// The backoff of a worker's retries against Redis and the engine: 200 ms, then
+    /// doubling, at most 5 s.
+    pub const fn dependency() -> Self {
+        Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
+    }
+
+    pub const fn new(first: Duration, max: Duration) -> Self {
+        Backoff { first, next: first, max }
+    }
+
+    /// The wait before the next try; the one after it is twice as long (at most `max`).
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(self.max);
+        wait
+    }
+
+    /// After a success: the next failure waits `first` again.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backoff_doubles_to_its_cap_and_starts_over_after_a_success() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let wait = backoff.next_wait();
+            tokio::time::sleep(wait).await;
+            waits.push(wait.as_millis());
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(start.elapsed(), Duration::from_millis(16_300), "the retries' waits, to the millisecond");
+        backoff.reset();
+        assert_eq!(backoff.next_wait(), Duration::from_millis(100));
+        assert_eq!(Backoff::dependency().next_wait(), Duration::from_millis(200));
+    }
 
     #[test]
     fn a_lock_poisoned_by_a_panic_is_still_taken() {

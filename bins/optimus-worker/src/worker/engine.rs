@@ -1,7 +1,6 @@
 //! The gate that holds a worker's slots while the container engine does not answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -40,8 +39,9 @@ impl EngineGate {
         }
         let gate = self.clone();
         tokio::spawn(async move {
-            let mut wait = Duration::from_millis(200);
+            let mut backoff = optimus_common::sync::Backoff::dependency();
             loop {
+                let wait = backoff.next_wait();
                 tokio::time::sleep(wait).await;
                 if sandbox.engine_answers().await {
                     info!("the container engine answers again; resuming");
@@ -49,8 +49,7 @@ impl EngineGate {
                     gate.0.back.notify_waiters();
                     return;
                 }
-                warn!(retry_in_ms = wait.as_millis() as u64, "the container engine still does not answer");
-                wait = (wait * 2).min(Duration::from_secs(5));
+                warn!(waited_ms = wait.as_millis() as u64, "the container engine still does not answer");
             }
         });
     }

@@ -221,7 +221,7 @@ impl Worker {
 
     async fn slot(&self, shutdown: CancellationToken, abort: CancellationToken) {
         let mut popper: Option<Popper> = None;
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = optimus_common::sync::Backoff::dependency();
         while !shutdown.is_cancelled() {
             // No job is taken while the engine is away: it would only fail.
             tokio::select! {
@@ -234,8 +234,8 @@ impl Worker {
                     Err(e) => {
                         self.metrics.redis_errors.inc();
                         warn!(error = %e, "cannot reach Redis; retrying");
-                        tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(backoff) => {} }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        let wait = backoff.next_wait();
+                        tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(wait) => {} }
                         continue;
                     }
                 }
@@ -243,7 +243,7 @@ impl Worker {
             let pop = popper.as_mut().expect("set above").pop(POP_WAIT).await;
             match pop {
                 Ok(Some(id)) => {
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                     self.held.locked().insert(id);
                     let span = info_span!(
                         "job",
@@ -407,7 +407,7 @@ impl Worker {
         let span = info_span!("store", status = status.as_str());
         async {
             let start = tokio::time::Instant::now();
-            let mut wait = Duration::from_millis(100);
+            let mut backoff = optimus_common::sync::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
             loop {
                 match self.store.finish(job, &self.id, status, result, None).await {
                     Ok(true) => {
@@ -424,6 +424,7 @@ impl Worker {
                     }
                     Err(e) if start.elapsed() < STORE_RETRY_FOR && !abort.is_cancelled() => {
                         self.metrics.redis_errors.inc();
+                        let wait = backoff.next_wait();
                         let retry_in_ms = wait.as_millis() as u64;
                         warn!(error = %e, retry_in_ms, "cannot store the job's end; keeping it and retrying");
                         // Jitter, so that workers do not all come back at once.
@@ -432,7 +433,6 @@ impl Worker {
                             _ = tokio::time::sleep(wait + jitter) => {}
                             _ = abort.cancelled() => {}
                         }
-                        wait = (wait * 2).min(Duration::from_secs(5));
                     }
                     Err(e) => {
                         self.metrics.redis_errors.inc();
