@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::verdict::JobResult;
+pub use crate::verdict::Mode;
 
 /// One test: what the program reads, and what it should print.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -20,32 +21,6 @@ pub struct TestCase {
     /// This test's own comparison rule, over the job's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
-}
-
-/// How a job's tests are run and judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Every test runs and is judged.
-    #[default]
-    Run,
-    /// Tests run in order until the first one that does not pass; the rest are
-    /// reported `not_run` and never executed.
-    Submit,
-    /// Nothing is judged: each test's run is reported as it went.
-    Custom,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Run, Mode::Submit, Mode::Custom];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Run => "run",
-            Mode::Submit => "submit",
-            Mode::Custom => "custom",
-        }
-    }
 }
 
 /// How a program's output is compared with the expected output.

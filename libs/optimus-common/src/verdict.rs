@@ -1,8 +1,32 @@
-//! What the judge says about a job and each of its tests.
+//! What the judge says about a job and each of its tests, and how it judges them ([`Mode`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::Mode;
+/// How a job's tests are run and judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every test runs and is judged.
+    #[default]
+    Run,
+    /// Tests run in order until the first one that does not pass; the rest are
+    /// reported `not_run` and never executed.
+    Submit,
+    /// Nothing is judged: each test's run is reported as it went.
+    Custom,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Run, Mode::Submit, Mode::Custom];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Submit => "submit",
+            Mode::Custom => "custom",
+        }
+    }
+}
 
 /// The outcome of one test, or of a whole job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
