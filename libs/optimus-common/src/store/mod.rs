@@ -58,47 +58,36 @@ pub enum StoreError {
     Corrupt { id: Uuid, why: String },
 }
 
-/// The Lua scripts, each loaded once and run by its hash.
-struct Scripts {
-    enqueue: Script,
-    cancel: Script,
-    claim: Script,
-    finish: Script,
-    requeue: Script,
-    due: Script,
-    promote: Script,
-    revive: Script,
-    take_callbacks: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Scripts {
-            enqueue: Script::new(include_str!("../lua/enqueue.lua")),
-            cancel: Script::new(include_str!("../lua/cancel.lua")),
-            claim: Script::new(include_str!("../lua/claim.lua")),
-            finish: Script::new(include_str!("../lua/finish.lua")),
-            requeue: Script::new(include_str!("../lua/requeue.lua")),
-            due: Script::new(include_str!("../lua/due.lua")),
-            promote: Script::new(include_str!("../lua/promote.lua")),
-            revive: Script::new(include_str!("../lua/revive.lua")),
-            take_callbacks: Script::new(include_str!("../lua/take_callbacks.lua")),
+/// One script's source, written once: [`Scripts`] runs it, [`SCRIPTS`] lists it.
+macro_rules! lua {
+    ($($name:ident => $file:literal),* $(,)?) => {
+        /// The Lua scripts, each loaded once and run by its hash.
+        struct Scripts {
+            $($name: Script,)*
         }
-    }
+
+        impl Scripts {
+            fn new() -> Self {
+                Scripts { $($name: Script::new(include_str!(concat!("../lua/", $file))),)* }
+            }
+        }
+
+        /// Every script's source, by file name (for the tests that read them).
+        pub const SCRIPTS: &[(&str, &str)] = &[$(($file, include_str!(concat!("../lua/", $file))),)*];
+    };
 }
 
-/// Every script's source, by file name (for the tests that read them).
-pub const SCRIPTS: [(&str, &str); 9] = [
-    ("enqueue.lua", include_str!("../lua/enqueue.lua")),
-    ("cancel.lua", include_str!("../lua/cancel.lua")),
-    ("claim.lua", include_str!("../lua/claim.lua")),
-    ("finish.lua", include_str!("../lua/finish.lua")),
-    ("requeue.lua", include_str!("../lua/requeue.lua")),
-    ("due.lua", include_str!("../lua/due.lua")),
-    ("promote.lua", include_str!("../lua/promote.lua")),
-    ("revive.lua", include_str!("../lua/revive.lua")),
-    ("take_callbacks.lua", include_str!("../lua/take_callbacks.lua")),
-];
+lua! {
+    enqueue => "enqueue.lua",
+    cancel => "cancel.lua",
+    claim => "claim.lua",
+    finish => "finish.lua",
+    requeue => "requeue.lua",
+    due => "due.lua",
+    promote => "promote.lua",
+    revive => "revive.lua",
+    take_callbacks => "take_callbacks.lua",
+}
 
 /// A handle on the job store; cheap to clone, reconnects by itself.
 #[derive(Clone)]
