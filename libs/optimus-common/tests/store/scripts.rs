@@ -113,7 +113,7 @@ async fn no_script_touches_a_key_it_was_not_given() {
 /// The scripts' own text: no key is built in Lua from a prefix.
 #[test]
 fn no_script_concatenates_a_key() {
-    for (name, source) in SCRIPTS.iter().copied() {
+    for (name, source) in SCRIPTS {
         for line in source.lines().filter(|l| !l.trim_start().starts_with("--")) {
             assert!(!line.contains("optimus:"), "{name} spells a key: {line}");
             assert!(!line.contains(" .. id") && !line.contains("ARGV[1] .."), "{name} builds a key: {line}");
