@@ -40,6 +40,10 @@ pub enum ApiError {
     TooManyActive { max: u32 },
     #[error("job storage is full ({0}); new jobs are refused until it drains, retry later")]
     StorageFull(String),
+    #[error(
+        "the API is reading as many request bodies as it may at once (OPTIMUS_BODY_BUDGET_BYTES); retry in a moment"
+    )]
+    Busy,
     #[error("the request took longer than {secs} s to arrive and be answered; send it faster or smaller")]
     TooSlow { secs: u64 },
     #[error("job storage is unavailable")]
@@ -72,6 +76,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
             ApiError::StorageFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         }
@@ -82,6 +87,7 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             ApiError::TooManyActive { .. } => Some(RETRY_AFTER_SECS),
+            ApiError::Busy => Some(1),
             e if e.status_and_code().0 == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
             _ => None,
         }

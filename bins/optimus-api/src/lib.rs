@@ -52,6 +52,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub api: Arc<ApiConfig>,
     pub memory: Arc<limits::MemoryWatch>,
+    pub bodies: Arc<limits::BodyBudget>,
     pub events: Arc<events::EventHub>,
     pub metrics: Arc<metrics::ApiMetrics>,
 }
@@ -59,6 +60,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, registry: LanguageRegistry, settings: Settings, api: ApiConfig) -> Self {
         AppState {
+            bodies: Arc::new(limits::BodyBudget::new(settings.limits.body_budget_bytes)),
             store,
             registry: Arc::new(registry),
             settings: Arc::new(settings),

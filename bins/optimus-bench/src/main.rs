@@ -10,6 +10,7 @@
 //! - `rate`: a constant arrival rate for a duration (languages in turn): the same
 //!   figures, with the queue depth sampled over time.
 //! - `judging`: the Python job judged each way (modes, rules, checkers, solutions).
+//! - `bodies`: large hostile bodies at once, and the API's peak memory under them.
 //! - `soak`: many mixed jobs at a steady rate, each checked for its verdict, for
 //!   lost and failed jobs (see `scripts/soak.sh`).
 //!
@@ -20,6 +21,7 @@
 //! not tests: compare figures from one run only.
 
 mod chart;
+mod edge;
 mod programs;
 mod soak;
 
@@ -80,6 +82,17 @@ enum Command {
     Judging {
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// Large bodies at once (`{"test_cases": [{},{},…]}`): the API's peak RSS under them.
+    Bodies {
+        /// The API's pid (default: the one process named optimus-api).
+        #[arg(long)]
+        api_pid: Option<u32>,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// Each body's size.
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
     },
     /// Many mixed jobs (all languages, all verdicts, some hostile) at a steady rate.
     Soak {
@@ -438,6 +451,7 @@ async fn main() -> anyhow::Result<()> {
             finished_csv(&args.out.join("rate.csv"), &finished)?;
             charts(&args.out, "rate", &finished, depth)
         }
+        Command::Bodies { api_pid, count, mib } => edge::bodies(&client.api, api_pid, count, mib).await,
         Command::Soak { jobs, rate, kinds } => soak::soak(&client, jobs, rate, &kinds).await,
         Command::Judging { runs } => {
             let t0 = Instant::now();

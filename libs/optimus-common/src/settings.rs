@@ -40,6 +40,17 @@ pub struct Limits {
     pub max_test_bytes: usize,
     /// `OPTIMUS_MAX_BODY_BYTES`, default 67108864: larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// `OPTIMUS_MAX_JSON_VALUES`, default 10000 or 32 per allowed test, whichever
+    /// is more: the most values (array items and object members, nested ones
+    /// included) a request body may hold. A body with more gets 413 after one pass
+    /// over its bytes, before anything is built from it, so that a body's cost in
+    /// memory is its size and a bounded number of nodes.
+    pub max_json_values: usize,
+    /// `OPTIMUS_BODY_BUDGET_BYTES`, default 268435456: the request bodies being read
+    /// and handled at once, together, may announce at most this many bytes (a body
+    /// without a length counts as `OPTIMUS_MAX_BODY_BYTES`); a request past it waits
+    /// a moment, then gets 503 `busy` with `Retry-After`.
+    pub body_budget_bytes: usize,
     /// `OPTIMUS_MAX_TIMEOUT_MS`, default 30000: the most a CPU-time limit (`timeout_ms`) may be (least: 50).
     pub max_time_limit_ms: u64,
     /// `OPTIMUS_MAX_MEMORY_MB`, default 2048: the most `memory_limit_mb` may be (least: 16).
@@ -50,6 +61,13 @@ pub struct Limits {
     /// `OPTIMUS_JOB_OUTPUT_BUDGET_BYTES`, default 4194304: all the outputs a job
     /// stores, together, counted as stored (JSON-escaped); cut fairly past it.
     pub job_output_budget_bytes: usize,
+}
+
+impl Limits {
+    /// The default `max_json_values` for a given `max_tests`.
+    pub fn json_values_for(max_tests: usize) -> usize {
+        max_tests.saturating_mul(32).max(10_000)
+    }
 }
 
 /// The smallest limits a job may ask for; below them no runtime even starts.
@@ -78,6 +96,8 @@ impl Default for Limits {
             max_tests: 100,
             max_test_bytes: 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
+            max_json_values: Limits::json_values_for(100),
+            body_budget_bytes: 256 * 1024 * 1024,
             max_time_limit_ms: 30_000,
             max_memory_mb: 2048,
             output_limit_bytes: 1024 * 1024,
@@ -111,6 +131,7 @@ impl Settings {
         let d = Settings::default();
         let l = d.limits;
         let count = "a whole number";
+        let max_tests = env_or("OPTIMUS_MAX_TESTS", l.max_tests, count)?;
         Ok(Settings {
             redis_url: env_or("REDIS_URL", d.redis_url, "a redis:// URL")?,
             languages_file: env_or("OPTIMUS_LANGUAGES", d.languages_file, "a path")?,
@@ -121,9 +142,11 @@ impl Settings {
             retry_max_ms: env_or("OPTIMUS_RETRY_MAX_MS", d.retry_max_ms, count)?,
             limits: Limits {
                 max_source_bytes: env_or("OPTIMUS_MAX_SOURCE_BYTES", l.max_source_bytes, count)?,
-                max_tests: env_or("OPTIMUS_MAX_TESTS", l.max_tests, count)?,
+                max_tests,
                 max_test_bytes: env_or("OPTIMUS_MAX_TEST_BYTES", l.max_test_bytes, count)?,
                 max_body_bytes: env_or("OPTIMUS_MAX_BODY_BYTES", l.max_body_bytes, count)?,
+                max_json_values: env_or("OPTIMUS_MAX_JSON_VALUES", Limits::json_values_for(max_tests), count)?,
+                body_budget_bytes: env_or("OPTIMUS_BODY_BUDGET_BYTES", l.body_budget_bytes, count)?,
                 max_time_limit_ms: env_or("OPTIMUS_MAX_TIMEOUT_MS", l.max_time_limit_ms, count)?,
                 max_memory_mb: env_or("OPTIMUS_MAX_MEMORY_MB", l.max_memory_mb, count)?,
                 output_limit_bytes: env_or("OPTIMUS_OUTPUT_LIMIT_BYTES", l.output_limit_bytes, count)?,

@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::semver;
 use crate::error::ApiError;
+use crate::extract::{parse_bounded, ParseError};
 use crate::validate::{Draft, TestDraft};
 use crate::AppState;
 
@@ -90,12 +91,27 @@ pub async fn runtimes(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The body as Piston's JSON; a form-encoded one is read into the same shape.
-fn body_value(headers: &HeaderMap, body: &Bytes) -> Result<Value> {
+/// Either way, a body with more than `max_values` values (JSON values, or form
+/// pairs) is refused before any is built (see [`crate::extract`]).
+fn body_value(headers: &HeaderMap, body: &Bytes, max_values: usize) -> Result<Value> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let too_many = || PistonError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("the body holds more than {max_values} values (OPTIMUS_MAX_JSON_VALUES)"),
+        api: None,
+    };
     if content_type.starts_with("application/json") {
-        return serde_json::from_slice(body).map_err(|e| PistonError::bad(format!("the body is not valid JSON: {e}")));
+        return parse_bounded(body, max_values).map_err(|e| match e {
+            ParseError::TooManyValues { .. } => too_many(),
+            ParseError::Syntax(why) | ParseError::Shape(why) => {
+                PistonError::bad(format!("the body is not valid JSON: {why}"))
+            }
+        });
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
+        if form_urlencoded::parse(body).nth(max_values).is_some() {
+            return Err(too_many());
+        }
         let mut out = Map::new();
         let (mut files, mut args) = (Vec::new(), Vec::new());
         for (key, value) in form_urlencoded::parse(body) {
@@ -129,7 +145,7 @@ pub async fn execute(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let body = body_value(&headers, &body)?;
+    let body = body_value(&headers, &body, state.settings.limits.max_json_values)?;
     let draft = parse_execute(&state, &body)?;
     let lang = draft.lang.clone();
     let spec = crate::routes::jobs::accept(&state, draft).map_err(|refused| PistonError::bad(refused.message))?;

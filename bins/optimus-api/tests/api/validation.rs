@@ -203,3 +203,41 @@ async fn arguments_and_extra_files() {
     let msg = refused(&app, with("args", json!(["y".repeat(5000)])), 422, "invalid_args").await;
     assert!(msg.contains("4096"), "{msg}");
 }
+
+#[tokio::test]
+async fn bodies_past_the_budget_wait_then_get_busy() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|settings, _| settings.limits.body_budget_bytes = 1024 * 1024).await;
+    // A client that announces 900 kB and sends it slowly holds that much of the budget.
+    let mut slow = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    slow.write_all(
+        b"POST /jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let big = json!({"language": "python", "source_code": "x".repeat(900_000)});
+    let mut tries = 0;
+    let answer_while_held = loop {
+        tries += 1;
+        assert!(tries < 500, "the slow body never held its share of the budget");
+        let (status, answer) = app.post_job(&big).await;
+        // The slow request may not have been read yet: until it holds its share, bodies pass.
+        if status == 503 {
+            break answer;
+        }
+        assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("source_too_large")), "{answer}");
+    };
+    assert_eq!(answer_while_held["error"]["code"], "busy", "{answer_while_held}");
+    // Small bodies still fit beside it.
+    let (status, _) = app.post_job(&python_job()).await;
+    assert_eq!(status, 202);
+    // Once it is gone, its share is free again.
+    drop(slow);
+    let (status, answer) = loop {
+        let (status, answer) = app.post_job(&big).await;
+        if status != 503 {
+            break (status, answer);
+        }
+    };
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("source_too_large")), "{answer}");
+}
