@@ -399,3 +399,41 @@ async fn arguments_and_extra_files_reach_the_program() {
     expect(&stack.run(&c).await, "accepted");
     stack.stop().await;
 }
+
+/// A checker that floods: 1 MB of control bytes on stdout and on stderr for every
+/// test. Each control byte costs six when stored as JSON, so uncounted this job's
+/// record alone would be about 48 MB.
+const FLOODING_CHECKER: &str =
+    "import sys\nflood = '\\x01' * 1_000_000\nsys.stdout.write(flood)\nsys.stderr.write(flood)\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_checker_is_held_to_the_jobs_output_budget() {
+    let mut stack = stack(&["python"]).await;
+    let tests = json!([{"input": ""}, {"input": ""}, {"input": ""}, {"input": ""}]);
+    let mut flooded = job("python", "print(1)\n", tests);
+    flooded["checker"] = json!({"language": "python", "source_code": FLOODING_CHECKER});
+    let done = stack.run(&flooded).await;
+    let result = expect(&done, "accepted");
+    assert_eq!(result["outputs_cut"], json!(true), "{}", summary(&done));
+    assert!(field(&result, 0, "checker_message").as_str().is_some_and(|m| m.starts_with('\u{1}')));
+
+    // As served: the budget and a small fixed part per test, whatever the checker printed.
+    let budget = optimus_common::Settings::default().limits.job_output_budget_bytes;
+    let served = serde_json::to_string(&done).unwrap().len();
+    assert!(served <= budget + 16 * 1024, "the record as served is {served} bytes; the budget is {budget}");
+    // In Redis: the record and the events (whose copies share one more budget),
+    // as Redis's allocator holds them (its size classes round a 4 MiB string up
+    // by as much as a quarter).
+    let id: uuid::Uuid = done["job_id"].as_str().unwrap().parse().unwrap();
+    let mut redis = redis::Client::open(stack.redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut held = 0u64;
+    for key in [optimus_common::keys::job(id), optimus_common::keys::result(id), optimus_common::keys::events(id)] {
+        let usage: Option<u64> = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut redis).await.unwrap();
+        held += usage.unwrap_or(0);
+    }
+    assert!(
+        held <= 2 * budget as u64 * 5 / 4 + 64 * 1024,
+        "Redis holds {held} bytes for this job; the budget is {budget}"
+    );
+    stack.stop().await;
+}

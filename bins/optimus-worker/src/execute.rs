@@ -73,8 +73,16 @@ fn release_all(roles: impl IntoIterator<Item = Option<Ready>>, clean: bool) {
 }
 
 /// Runs and judges a whole job. `Err` means the sandbox failed (the job may be
-/// retried); anything the job itself got wrong is in the result.
+/// retried); anything the job itself got wrong is in the result, whose texts are
+/// cut to the job's output budget whichever way it ended (the verdicts were
+/// reached before, on the whole outputs).
 pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
+    let (mut result, phases) = judge_job(ctx, job_id, spec).await?;
+    budget::fit(&mut result, ctx.output_budget);
+    Ok((result, phases))
+}
+
+async fn judge_job(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
     let mut phases = Phases::default();
     let limits = RunLimits {
         time_limit_ms: spec.time_limit_ms,
@@ -87,12 +95,8 @@ pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<
         Prepared::Ended(result) => return Ok((result, phases)),
     };
     let compile_output = roles.compile_output.take();
-    let mut results = run_tests(ctx, spec, limits, roles, &mut phases).await?;
-    // Judged on the whole outputs; stored within the job's budget.
-    let cut = budget::fit(&mut results, ctx.output_budget);
-    let mut result = JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output);
-    result.outputs_cut = cut;
-    Ok((result, phases))
+    let results = run_tests(ctx, spec, limits, roles, &mut phases).await?;
+    Ok((JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output), phases))
 }
 
 /// A job's roles, compiled and ready to run its tests.

@@ -20,13 +20,15 @@ pub struct Progress {
     /// Which attempt these events belong to: a reader that sees a second
     /// attempt's tests knows the first one's were superseded.
     attempt: u32,
-    /// The share of the job's output budget each test event may carry.
-    per_test_budget: usize,
+    /// The share of the job's output budget each event may carry: the compile
+    /// event and each test event take one share each, so that all of a job's
+    /// events together store at most one budget beside its record.
+    share: usize,
 }
 
 impl Progress {
     pub fn new(store: Store, id: Uuid, attempt: u32, output_budget: usize, tests: usize) -> Self {
-        Progress { store, id, attempt, per_test_budget: output_budget / tests.max(1) }
+        Progress { store, id, attempt, share: output_budget / (tests + 1) }
     }
 
     async fn send(&self, kind: &str, data: Value) {
@@ -36,15 +38,20 @@ impl Progress {
     }
 
     pub async fn compiled(&self, ok: bool, output: Option<&str>) {
+        let output = output.map(|o| {
+            let mut shown = o.to_string();
+            budget::fit_text(&mut shown, self.share);
+            shown
+        });
         self.send("compiled", json!({ "attempt": self.attempt, "ok": ok, "compile_output": output })).await;
     }
 
     /// Test `index`, judged: the object `test_results` will hold, its outputs cut
     /// to this test's share of the job's output budget.
     pub async fn test(&self, index: usize, result: &TestResult) {
-        let mut shown = [result.clone()];
-        budget::fit(&mut shown, self.per_test_budget);
-        let mut data = serde_json::to_value(&shown[0]).expect("a test result serializes");
+        let mut shown = result.clone();
+        budget::fit_test(&mut shown, self.share);
+        let mut data = serde_json::to_value(&shown).expect("a test result serializes");
         data["attempt"] = json!(self.attempt);
         data["index"] = json!(index);
         self.send("test", data).await;
