@@ -68,8 +68,11 @@ pub async fn stack_configured(
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     // Callbacks in tests go to receivers on loopback.
+    // Every client here is 127.0.0.1, and some tests open a thousand streams: the
+    // cap per peer address is off (the API's own tests cross it).
     let api = optimus_api::ApiConfig {
         callback_targets: optimus_api::config::CallbackTargets::Any,
+        connections: optimus_api::conn::ConnLimits { max_per_peer: 0, ..Default::default() },
         ..optimus_api::ApiConfig::default()
     };
     let state = AppState::new(store.clone(), registry.clone(), settings.clone(), api);

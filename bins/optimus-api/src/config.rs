@@ -20,9 +20,21 @@ pub struct ApiConfig {
     /// `OPTIMUS_REQUEST_TIMEOUT_SECS`, default 30: a request (its body included) that
     /// takes longer gets 408, so slow clients cannot hold connections.
     pub request_timeout: Duration,
-    /// `OPTIMUS_HEADER_TIMEOUT_SECS`, default 10: a connection whose request headers
-    /// do not arrive within this is closed.
-    pub header_timeout: Duration,
+    /// The bounds on connections:
+    /// - `OPTIMUS_MAX_CONNECTIONS`, default 50000 (or the open-file limit less 256,
+    ///   if lower): open at once; one past it is closed on accept.
+    /// - `OPTIMUS_MAX_CONNECTIONS_PER_PEER`, default 1000 (0: none; set 0 behind a
+    ///   proxy): open at once from one address.
+    /// - `OPTIMUS_FIRST_BYTE_TIMEOUT_SECS`, default 10: a new connection that sends
+    ///   nothing for this long is closed (HTTP/1 and HTTP/2 alike).
+    /// - `OPTIMUS_HEADER_TIMEOUT_SECS`, default 10: a request whose headers do not
+    ///   arrive within this is closed (HTTP/1).
+    /// - `OPTIMUS_IDLE_TIMEOUT_SECS`, default 60: a connection with no request in
+    ///   flight for this long is closed.
+    pub connections: crate::conn::ConnLimits,
+    /// `OPTIMUS_MAX_STREAMS_PER_KEY`, default 1000: live event streams one key (or
+    /// all anonymous callers together) may have open; 429 past it.
+    pub max_streams_per_key: usize,
     /// `OPTIMUS_REDIS_MEMORY_HIGH_PERCENT`, default 90: new jobs are refused (503)
     /// while Redis uses this share of its `maxmemory` or more, before it runs out.
     pub redis_memory_high_percent: u8,
@@ -39,7 +51,8 @@ impl Default for ApiConfig {
             port: 8080,
             allow_anonymous: false,
             request_timeout: Duration::from_secs(30),
-            header_timeout: Duration::from_secs(10),
+            connections: crate::conn::ConnLimits::default(),
+            max_streams_per_key: 1000,
             redis_memory_high_percent: 90,
             callback_targets: CallbackTargets::Public,
         }
@@ -49,6 +62,7 @@ impl Default for ApiConfig {
 impl ApiConfig {
     pub fn from_env() -> Result<Self, SettingsError> {
         let d = ApiConfig::default();
+        let c = d.connections.clone();
         let secs = "a whole number of seconds";
         let percent: u8 = env_or("OPTIMUS_REDIS_MEMORY_HIGH_PERCENT", d.redis_memory_high_percent, "a percentage")?;
         if !(1..=100).contains(&percent) {
@@ -69,7 +83,15 @@ impl ApiConfig {
             port: env_or("API_PORT", d.port, "a port number")?,
             allow_anonymous: env_or::<String>("OPTIMUS_ALLOW_ANONYMOUS", "0".into(), "0 or 1")? == "1",
             request_timeout: Duration::from_secs(env_or("OPTIMUS_REQUEST_TIMEOUT_SECS", 30, secs)?),
-            header_timeout: Duration::from_secs(env_or("OPTIMUS_HEADER_TIMEOUT_SECS", 10, secs)?),
+            connections: crate::conn::ConnLimits {
+                max_total: env_or("OPTIMUS_MAX_CONNECTIONS", c.max_total, "a whole number")?.min(open_file_room()),
+                max_per_peer: env_or("OPTIMUS_MAX_CONNECTIONS_PER_PEER", c.max_per_peer, "a whole number")?,
+                first_byte: Duration::from_secs(env_or("OPTIMUS_FIRST_BYTE_TIMEOUT_SECS", 10, secs)?),
+                header_read: Duration::from_secs(env_or("OPTIMUS_HEADER_TIMEOUT_SECS", 10, secs)?),
+                idle: Duration::from_secs(env_or("OPTIMUS_IDLE_TIMEOUT_SECS", 60, secs)?),
+                ..c
+            },
+            max_streams_per_key: env_or("OPTIMUS_MAX_STREAMS_PER_KEY", d.max_streams_per_key, "a whole number")?,
             redis_memory_high_percent: percent,
             callback_targets,
         })
@@ -79,4 +101,16 @@ impl ApiConfig {
     pub fn is_loopback(&self) -> bool {
         self.host == "localhost" || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
+}
+
+/// Descriptors this process may open, less a reserve for Redis, logs and the
+/// like: connections past it would fail on accept, so the cap stays under it.
+fn open_file_room() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse::<usize>().ok())
+        .map_or(usize::MAX, |soft| soft.saturating_sub(256).max(1))
 }

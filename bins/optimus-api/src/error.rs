@@ -38,6 +38,8 @@ pub enum ApiError {
     RateLimited { per_min: u32, retry_after: std::time::Duration },
     #[error("this key has {max} jobs queued or running, its limit; wait for some to finish")]
     TooManyActive { max: u32 },
+    #[error("this key has {max} event streams open, its limit (OPTIMUS_MAX_STREAMS_PER_KEY); close one, or poll GET /jobs/{{id}}")]
+    TooManyStreams { max: usize },
     #[error("job storage is full ({0}); new jobs are refused until it drains, retry later")]
     StorageFull(String),
     #[error(
@@ -75,6 +77,7 @@ impl ApiError {
             ApiError::KeyRevoked { .. } => (StatusCode::FORBIDDEN, "key_revoked"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
+            ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             ApiError::StorageFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),

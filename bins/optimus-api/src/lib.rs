@@ -21,6 +21,7 @@
 pub mod auth;
 pub mod compat;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub api: Arc<ApiConfig>,
     pub memory: Arc<limits::MemoryWatch>,
     pub bodies: Arc<limits::BodyBudget>,
+    pub connections: Arc<conn::Census>,
+    pub streams: Arc<limits::StreamSlots>,
     pub events: Arc<events::EventHub>,
     pub metrics: Arc<metrics::ApiMetrics>,
 }
@@ -60,6 +63,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, registry: LanguageRegistry, settings: Settings, api: ApiConfig) -> Self {
         AppState {
+            connections: Arc::default(),
+            streams: Arc::default(),
             bodies: Arc::new(limits::BodyBudget::new(settings.limits.body_budget_bytes)),
             store,
             registry: Arc::new(registry),
@@ -127,42 +132,14 @@ async fn promote_retries(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` is cancelled, then lets the
-/// requests in flight finish. A connection whose request headers do not arrive
-/// within the header timeout is closed (axum's own server sets no such bound).
+/// requests in flight finish. Connections are held to [`conn::ConnLimits`]: caps
+/// in total and per peer, and deadlines for silent and idle ones.
 pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let header_timeout = state.api.header_timeout;
     let callbacks = tokio::spawn(compat::judge0::callbacks::deliver_forever(state.clone(), shutdown.clone()));
     tokio::spawn(promote_retries(state.clone(), shutdown.clone()));
-    let service = TowerToHyperService::new(app(state));
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                // Out of descriptors and the like: pass, and accept the next one.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-    // Requests in flight finish; a client that keeps a connection open is not waited for long.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    let limits = state.api.connections.clone();
+    let census = state.connections.clone();
+    conn::serve(listener, app(state), limits, census, shutdown).await;
     // A callback being delivered finishes or its lease lets another process take it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), callbacks).await;
     Ok(())

@@ -98,3 +98,46 @@ impl MemoryWatch {
         Ok(())
     }
 }
+
+/// Live event streams (`GET /jobs/{id}/events`) open per key (anonymous callers
+/// share one count): `OPTIMUS_MAX_STREAMS_PER_KEY`. Each holds a task and a
+/// subscription; past the cap a key gets 429 `too_many_streams`.
+#[derive(Default)]
+pub struct StreamSlots {
+    open: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One open stream; its slot is freed when the stream ends or its client leaves.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    key: String,
+}
+
+impl StreamSlots {
+    pub fn take(self: &Arc<Self>, key: &str, max: usize) -> Result<StreamSlot, ApiError> {
+        let mut open = self.open.locked();
+        let n = open.entry(key.to_string()).or_insert(0);
+        if *n >= max {
+            return Err(ApiError::TooManyStreams { max });
+        }
+        *n += 1;
+        Ok(StreamSlot { slots: self.clone(), key: key.to_string() })
+    }
+
+    /// Streams open now, over every key.
+    pub fn open(&self) -> usize {
+        self.open.locked().values().sum()
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.locked();
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //! language; jobs refused by reason; Redis errors. Read from Redis at each scrape,
 //! so that any API process reports the whole deployment: each language's queue
 //! depth, oldest queued job's age, retries waiting, dead letters and live workers;
-//! Redis's memory; Judge0 callbacks owed, delivered and given up.
+//! Redis's memory; Judge0 callbacks owed, delivered and given up. And this API
+//! process's own connections, event streams and event subscriptions.
 
 use std::time::Instant;
 
@@ -60,6 +61,9 @@ pub struct ApiMetrics {
     redis_memory: IntGauge,
     callbacks_pending: IntGauge,
     callbacks: IntCounterVec,
+    connections_open: IntGauge,
+    event_streams: IntGauge,
+    event_subscribers: IntGauge,
     /// When the gauges were last read from Redis.
     refreshed: std::sync::Mutex<Option<Instant>>,
 }
@@ -132,6 +136,21 @@ impl Default for ApiMetrics {
                 "Judge0 callbacks settled, by outcome (delivered, failed)",
                 &["outcome"],
             ),
+            connections_open: register(
+                &r,
+                IntGauge::new("optimus_api_connections_open", "Connections this API process holds open")
+                    .expect("valid"),
+            ),
+            event_streams: register(
+                &r,
+                IntGauge::new("optimus_api_event_streams", "Live event streams (SSE) this API process serves")
+                    .expect("valid"),
+            ),
+            event_subscribers: register(
+                &r,
+                IntGauge::new("optimus_api_event_subscribers", "Subscriptions to live job events in this API process")
+                    .expect("valid"),
+            ),
             registry: r,
             refreshed: std::sync::Mutex::new(None),
         }
@@ -149,6 +168,10 @@ impl ApiMetrics {
 
     /// Reads the deployment's state from Redis into the gauges.
     async fn refresh(&self, state: &AppState) {
+        // This process's own, read at every scrape.
+        self.connections_open.set(state.connections.open() as i64);
+        self.event_streams.set(state.streams.open() as i64);
+        self.event_subscribers.set(state.events.live() as i64);
         {
             let mut last = self.refreshed.locked();
             if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {

@@ -83,3 +83,65 @@ pub async fn bodies(api: &str, pid: Option<u32>, count: usize, mib: usize) -> an
     println!("API RSS before: {before:.0} MiB; peak during: {peak:.0} MiB; added: {:.0} MiB", peak - before);
     Ok(())
 }
+
+/// p50 and p99 of `GET /health`, `requests` one after another on one connection.
+async fn health_latency(api: &str, requests: usize) -> anyhow::Result<(f64, f64)> {
+    let http = reqwest::Client::new();
+    let mut took = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let t = Instant::now();
+        let res = http.get(format!("{api}/health")).send().await?;
+        res.bytes().await?;
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
+
+/// Opens `count` connections that send nothing (from 127.0.0.2 on, `per_address`
+/// each, so that the API's cap per peer holds), then times `GET /health` beside
+/// them, with the same run before them printed first; then waits out the API's
+/// first-byte deadline and counts how many of them it closed.
+pub async fn silent(
+    api: &str,
+    count: usize,
+    per_address: usize,
+    requests: usize,
+    wait_secs: u64,
+) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = tokio::net::lookup_host(api.trim_start_matches("http://"))
+        .await?
+        .next()
+        .context("the API's address does not resolve")?;
+    let (bare50, bare99) = health_latency(api, requests).await?;
+    println!("GET /health alone: p50 {bare50:.2} ms, p99 {bare99:.2} ms ({requests} requests)");
+    let started = Instant::now();
+    let mut open = Vec::with_capacity(count);
+    let mut failed = 0;
+    for i in 0..count {
+        let n = 2 + i / per_address.max(1);
+        let source = std::net::Ipv4Addr::new(127, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((source, 0).into())?;
+        match socket.connect(addr).await {
+            Ok(s) => open.push(s),
+            Err(_) => failed += 1,
+        }
+    }
+    println!("{} silent connections opened in {:.2?} ({failed} failed)", open.len(), started.elapsed());
+    let (p50, p99) = health_latency(api, requests).await?;
+    println!("GET /health beside them: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    tokio::time::sleep(std::time::Duration::from_secs(wait_secs)).await;
+    let mut buf = [0u8; 1];
+    let closed = open
+        .iter()
+        .filter(|s| match s.try_read(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        })
+        .count();
+    println!("after {wait_secs} s: {closed} of {} closed by the API", open.len());
+    Ok(())
+}

@@ -11,6 +11,7 @@
 //!   figures, with the queue depth sampled over time.
 //! - `judging`: the Python job judged each way (modes, rules, checkers, solutions).
 //! - `bodies`: large hostile bodies at once, and the API's peak memory under them.
+//! - `silent`: thousands of connections that send nothing, and `/health` beside them.
 //! - `soak`: many mixed jobs at a steady rate, each checked for its verdict, for
 //!   lost and failed jobs (see `scripts/soak.sh`).
 //!
@@ -93,6 +94,19 @@ enum Command {
         /// Each body's size.
         #[arg(long, default_value_t = 64)]
         mib: usize,
+    },
+    /// Connections that send nothing, and `GET /health`'s latency beside them.
+    Silent {
+        #[arg(long, default_value_t = 20_000)]
+        connections: usize,
+        /// Silent connections per source address (127.0.0.2, 127.0.0.3, ...).
+        #[arg(long, default_value_t = 1000)]
+        per_address: usize,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// How long to wait before counting the connections the API closed.
+        #[arg(long, default_value_t = 12)]
+        wait_secs: u64,
     },
     /// Many mixed jobs (all languages, all verdicts, some hostile) at a steady rate.
     Soak {
@@ -452,6 +466,9 @@ async fn main() -> anyhow::Result<()> {
             charts(&args.out, "rate", &finished, depth)
         }
         Command::Bodies { api_pid, count, mib } => edge::bodies(&client.api, api_pid, count, mib).await,
+        Command::Silent { connections, per_address, requests, wait_secs } => {
+            edge::silent(&client.api, connections, per_address, requests, wait_secs).await
+        }
         Command::Soak { jobs, rate, kinds } => soak::soak(&client, jobs, rate, &kinds).await,
         Command::Judging { runs } => {
             let t0 = Instant::now();

@@ -19,7 +19,8 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub(crate) fn key_id(&self) -> &str {
+    /// The key's id; empty for anonymous callers.
+    pub fn key_id(&self) -> &str {
         match self {
             Caller::Anonymous => "",
             Caller::Key { id, .. } => id,

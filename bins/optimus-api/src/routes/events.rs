@@ -39,6 +39,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::BadJobId(raw.clone()))?;
+    let slot = state.streams.take(caller.key_id(), state.api.max_streams_per_key)?;
     let record = state.store.get(id, &caller).await?.ok_or(ApiError::JobNotFound(raw))?;
     // The client's Last-Event-ID goes to Redis (and, for live events, into the one
     // read every subscriber shares): only a well-formed stream id gets that far.
@@ -56,6 +57,7 @@ pub async fn stream(
     // an empty stream.
     let mut replay = state.store.events(id, after.as_deref(), REPLAY_PAGE).await?;
     tokio::spawn(async move {
+        let _slot = slot;
         while let Some(last) = replay.last().cloned() {
             for event in &replay {
                 if tx.send(sse(event)).await.is_err() {
@@ -85,7 +87,14 @@ pub async fn stream(
             return;
         }
         let mut live = state.events.follow(&state.store, id, after.unwrap_or_else(|| "0-0".into()));
-        while let Some(event) = live.recv().await {
+        // A client that leaves frees its subscription (and slot) at once, not at
+        // the job's next event, which may never come.
+        loop {
+            let event = tokio::select! {
+                event = live.recv() => event,
+                _ = tx.closed() => return,
+            };
+            let Some(event) = event else { return };
             if tx.send(sse(&event)).await.is_err() || event.is_terminal() {
                 return;
             }

@@ -25,6 +25,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with settings and registry adjusted first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &mut LanguageRegistry)) -> TestApp {
+    spawn_app_configured(adjust, |_| {}).await
+}
+
+/// Like [`spawn_app`], with the API's own configuration adjusted first.
+pub async fn spawn_app_api(configure: impl FnOnce(&mut optimus_api::ApiConfig)) -> TestApp {
+    spawn_app_configured(|_, _| {}, configure).await
+}
+
+pub async fn spawn_app_configured(
+    adjust: impl FnOnce(&mut Settings, &mut LanguageRegistry),
+    configure: impl FnOnce(&mut optimus_api::ApiConfig),
+) -> TestApp {
     let redis = RedisServer::start();
     let mut settings = redis.settings();
     let mut registry = LanguageRegistry::load(&settings.languages_file).unwrap();
@@ -33,12 +45,19 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &mut LanguageRegi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState::new(store.clone(), registry, settings, optimus_api::ApiConfig::default());
+    let mut api = optimus_api::ApiConfig::default();
+    configure(&mut api);
+    let state = AppState::new(store.clone(), registry, settings, api);
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     TestApp { base, redis, store, http: reqwest::Client::new(), shutdown }
 }
 
 impl TestApp {
+    /// The `host:port` the API listens on.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub async fn post_job(&self, body: &Value) -> (u16, Value) {
         let res = self.http.post(format!("{}/jobs", self.base)).json(body).send().await.unwrap();
         let status = res.status().as_u16();
