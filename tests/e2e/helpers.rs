@@ -72,6 +72,7 @@ pub async fn stack_configured(
     // cap per peer address is off (the API's own tests cross it).
     let api = optimus_api::ApiConfig {
         callback_targets: optimus_api::config::CallbackTargets::Any,
+        callback_ports: optimus_api::config::CallbackPorts::ANY,
         connections: optimus_api::conn::ConnLimits { max_per_peer: 0, ..Default::default() },
         ..optimus_api::ApiConfig::default()
     };

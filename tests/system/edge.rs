@@ -51,3 +51,64 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     slow.stop();
     system.stop();
 }
+
+/// Accepts connections on `listener`; sends the first request's method on `seen`
+/// and answers 200.
+async fn record_requests(listener: tokio::net::TcpListener, seen: tokio::sync::mpsc::UnboundedSender<String>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else { return };
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let _ = seen.send(head.lines().next().unwrap_or("").to_string());
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_go_to_the_checked_address_and_never_through_a_proxy() {
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let callback_url = format!("http://{}/done", receiver.local_addr().unwrap());
+    let (proxied_tx, mut proxied) = tokio::sync::mpsc::unbounded_channel();
+    let (received_tx, mut received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(record_requests(proxy, proxied_tx));
+    tokio::spawn(record_requests(receiver, received_tx));
+    // The environment names a proxy for every scheme; a proxy resolves the callback's
+    // host itself, so the address checked would not be the one reached.
+    let env = [
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("HTTPS_PROXY", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", ""),
+        ("OPTIMUS_CALLBACK_TARGETS", "any"),
+        ("OPTIMUS_CALLBACK_PORTS", "any"),
+    ];
+    let mut system = System::start(RedisServer::start(), &[], &env);
+    let res = system
+        .http
+        .post(system.url("/judge0/submissions"))
+        .json(&serde_json::json!({"source_code": "print(1)", "language_id": 71, "callback_url": callback_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let token = res.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    // No worker runs: cancelling ends the job, and its callback is owed.
+    let res = system.http.delete(system.url(&format!("/jobs/{token}"))).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let first = tokio::time::timeout(Duration::from_secs(30), received.recv()).await;
+    assert!(
+        matches!(&first, Ok(Some(line)) if line.starts_with("PUT /done")),
+        "the receiver got {first:?}; the proxy got {:?}\n{}",
+        proxied.try_recv(),
+        system.all_logs()
+    );
+    assert!(proxied.try_recv().is_err(), "the callback went through the proxy");
+    system.stop();
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use optimus_common::settings::{env_or, SettingsError};
 
-pub use crate::compat::judge0::callbacks::CallbackTargets;
+pub use crate::compat::judge0::callbacks::{CallbackPorts, CallbackTargets};
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -42,6 +42,9 @@ pub struct ApiConfig {
     /// may point: `public` addresses only, `any` (loopback and private networks
     /// too), or `off` (callbacks refused).
     pub callback_targets: CallbackTargets,
+    /// `OPTIMUS_CALLBACK_PORTS`, default `80,443`: the ports callbacks may go to
+    /// (a comma-separated list, or `any`).
+    pub callback_ports: CallbackPorts,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +58,7 @@ impl Default for ApiConfig {
             max_streams_per_key: 1000,
             redis_memory_high_percent: 90,
             callback_targets: CallbackTargets::Public,
+            callback_ports: CallbackPorts::default(),
         }
     }
 }
@@ -78,6 +82,12 @@ impl ApiConfig {
             value: targets.clone(),
             expected: "public, any or off",
         })?;
+        let ports: String = env_or("OPTIMUS_CALLBACK_PORTS", "80,443".into(), "ports, comma-separated, or any")?;
+        let callback_ports = CallbackPorts::parse(&ports).ok_or(SettingsError {
+            name: "OPTIMUS_CALLBACK_PORTS",
+            value: ports.clone(),
+            expected: "port numbers (1 to 65535), comma-separated, or any",
+        })?;
         Ok(ApiConfig {
             host: env_or("API_HOST", d.host, "a host name or IP address")?,
             port: env_or("API_PORT", d.port, "a port number")?,
@@ -94,6 +104,7 @@ impl ApiConfig {
             max_streams_per_key: env_or("OPTIMUS_MAX_STREAMS_PER_KEY", d.max_streams_per_key, "a whole number")?,
             redis_memory_high_percent: percent,
             callback_targets,
+            callback_ports,
         })
     }
 

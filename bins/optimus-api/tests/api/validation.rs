@@ -241,3 +241,22 @@ async fn bodies_past_the_budget_wait_then_get_busy() {
     };
     assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("source_too_large")), "{answer}");
 }
+
+#[tokio::test]
+async fn a_judge0_callback_on_a_port_not_allowed_is_refused() {
+    let app = spawn_app().await;
+    for url in ["http://example.com:6379/", "http://203.0.113.9:22/x"] {
+        let res = app
+            .http
+            .post(format!("{}/judge0/submissions", app.base))
+            .json(&json!({"source_code": "print(1)", "language_id": 71, "callback_url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{url}");
+        let answer: Value = res.json().await.unwrap();
+        let said = answer["callback_url"][0].as_str().unwrap_or_default();
+        assert!(said.contains("80, 443"), "{url}: {answer}");
+    }
+    assert_eq!(app.redis_keys().await, 0);
+}

@@ -9,10 +9,12 @@
 //! are counted in Redis and shown by `/health`.
 //!
 //! A callback URL is where the API server sends a request on a stranger's
-//! behalf, so by default ([`CallbackTargets::Public`]) it may not point at
-//! loopback, private, link-local or other non-public addresses, checked on the
-//! address actually connected to (the name is resolved once and the connection
-//! pinned to that address, so DNS cannot be switched between check and use).
+//! behalf, so by default ([`CallbackTargets::Public`]) it may point only at
+//! globally reachable addresses ([`super::address`]), checked on the address
+//! actually connected to (the name is resolved once and the connection pinned to
+//! that address, so DNS cannot be switched between check and use; no proxy is
+//! used, even one the environment names, since a proxy would resolve the name
+//! again), and only on the allowed ports (`OPTIMUS_CALLBACK_PORTS`, 80 and 443).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -21,6 +23,7 @@ use optimus_common::Store;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::address::is_public;
 use super::view::{self, Submission, DEFAULT_FIELDS};
 use crate::AppState;
 
@@ -61,55 +64,52 @@ impl CallbackTargets {
     }
 }
 
-/// A callback URL's shape: http or https with a host.
-pub fn check_url(raw: &str) -> Result<reqwest::Url, String> {
+/// The ports callbacks may go to: `OPTIMUS_CALLBACK_PORTS`, a comma-separated
+/// list (default `80,443`), or `any`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackPorts(Option<Vec<u16>>);
+
+impl Default for CallbackPorts {
+    fn default() -> Self {
+        CallbackPorts(Some(vec![80, 443]))
+    }
+}
+
+impl CallbackPorts {
+    pub const ANY: CallbackPorts = CallbackPorts(None);
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.trim() == "any" {
+            return Some(CallbackPorts::ANY);
+        }
+        let ports =
+            s.split(',').map(|p| p.trim().parse::<u16>().ok().filter(|p| *p > 0)).collect::<Option<Vec<_>>>()?;
+        (!ports.is_empty()).then_some(CallbackPorts(Some(ports)))
+    }
+
+    fn allows(&self, port: u16) -> bool {
+        self.0.as_ref().is_none_or(|ports| ports.contains(&port))
+    }
+
+    fn list(&self) -> String {
+        match &self.0 {
+            None => "any".into(),
+            Some(ports) => ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+/// A callback URL's shape: http or https with a host, on an allowed port.
+pub fn check_url(raw: &str, ports: &CallbackPorts) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("must be an http or https URL with a host".into());
     }
-    Ok(url)
-}
-
-/// Whether an address is on the public internet.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let segments = v6.segments();
-            let first = segments[0];
-            // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let v4 = std::net::Ipv4Addr::new(
-                    (segments[6] >> 8) as u8,
-                    segments[6] as u8,
-                    (segments[7] >> 8) as u8,
-                    segments[7] as u8,
-                );
-                return is_public(IpAddr::V4(v4));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link local
-        }
+    let port = url.port_or_known_default().unwrap_or(0);
+    if !ports.allows(port) {
+        return Err(format!("is on port {port}; callbacks may go to ports {} (OPTIMUS_CALLBACK_PORTS)", ports.list()));
     }
+    Ok(url)
 }
 
 /// Resolves the URL's host once and picks an address the policy allows.
@@ -180,7 +180,7 @@ async fn settle(state: &AppState, id: Uuid) -> Result<(), optimus_common::StoreE
     let body = view::render(&record, None, &sub, &name, &DEFAULT_FIELDS, true).to_string();
     let mut delivered = false;
     for attempt in 1..=MAX_TRIES {
-        match put(&url, &body, state.api.callback_targets).await {
+        match put(&url, &body, state.api.callback_targets, &state.api.callback_ports).await {
             Ok(status) => {
                 tracing::info!(job = %id, %url, status, attempt, "callback delivered");
                 delivered = true;
@@ -202,10 +202,12 @@ async fn settle(state: &AppState, id: Uuid) -> Result<(), optimus_common::StoreE
 
 /// One PUT; an answer below 400 is a delivery, any other is tried again (Judge0
 /// stops at any answer, so a receiver that was briefly down lost the result).
-async fn put(raw: &str, body: &str, targets: CallbackTargets) -> Result<u16, String> {
-    let url = check_url(raw)?;
+async fn put(raw: &str, body: &str, targets: CallbackTargets, ports: &CallbackPorts) -> Result<u16, String> {
+    let url = check_url(raw, ports)?;
     let addr = target(&url, targets).await?;
     let client = reqwest::Client::builder()
+        // A proxy would resolve the name itself, past the check of the pinned address.
+        .no_proxy()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .resolve(url.host_str().unwrap_or_default(), addr)
@@ -230,33 +232,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
+    fn urls_must_be_http_with_a_host() {
+        let ports = CallbackPorts::default();
+        assert!(check_url("http://example.com/cb", &ports).is_ok());
+        assert!(check_url("https://example.com/cb", &ports).is_ok());
+        assert!(check_url("ftp://example.com/", &ports).is_err());
+        assert!(check_url("file:///etc/passwd", &ports).is_err());
+        assert!(check_url("not a url", &ports).is_err());
     }
 
     #[test]
-    fn urls_must_be_http_with_a_host() {
-        assert!(check_url("http://example.com/cb").is_ok());
-        assert!(check_url("https://example.com:8443/cb").is_ok());
-        assert!(check_url("ftp://example.com/").is_err());
-        assert!(check_url("file:///etc/passwd").is_err());
-        assert!(check_url("not a url").is_err());
+    fn only_allowed_ports_are_called() {
+        let ports = CallbackPorts::default();
+        // Redis, an admin port, SSH: a callback is no way to reach them.
+        for url in ["http://example.com:6379/", "https://example.com:8443/cb", "http://example.com:22/"] {
+            let why = check_url(url, &ports).unwrap_err();
+            assert!(why.contains("80, 443"), "{why}");
+        }
+        let custom = CallbackPorts::parse("8443, 443").unwrap();
+        assert!(check_url("https://example.com:8443/cb", &custom).is_ok());
+        assert!(check_url("http://example.com/cb", &custom).is_err());
+        assert!(check_url("http://example.com:6379/", &CallbackPorts::ANY).is_ok());
+        assert_eq!(CallbackPorts::parse("0"), None);
+        assert_eq!(CallbackPorts::parse(""), None);
     }
 }

@@ -23,6 +23,7 @@ use optimus_common::LanguageConfig;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+pub mod address;
 pub mod callbacks;
 mod request;
 pub mod view;

@@ -199,7 +199,7 @@ pub fn parse_submission<'s>(
     if let Some(url) = &callback_url {
         if !state.api.callback_targets.enabled() {
             e.add("callback_url", "setting callback is not allowed");
-        } else if let Err(why) = super::callbacks::check_url(url) {
+        } else if let Err(why) = super::callbacks::check_url(url, &state.api.callback_ports) {
             e.add("callback_url", why);
         }
     }
