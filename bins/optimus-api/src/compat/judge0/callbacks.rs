@@ -16,7 +16,7 @@
 //! used, even one the environment names, since a proxy would resolve the name
 //! again), and only on the allowed ports (`OPTIMUS_CALLBACK_PORTS`, 80 and 443).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use optimus_common::Store;
