@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::stack;
+use crate::helpers::{stack, stack_api};
 
 /// The Python of the project's client venv.
 fn python() -> PathBuf {
@@ -47,8 +47,8 @@ async fn scenario(name: &str, base: &str, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judge0_sdk_and_pistonapi_work_unchanged() {
-    let mut stack = stack(&["python"]).await;
-    // A key makes authentication required: the SDK must send it as X-Auth-Token.
+    let mut stack = stack_api(&["python"], |api| api.auth = optimus_api::config::Auth::Required).await;
+    // Keys are required: the SDK must send one as X-Auth-Token.
     let (_, key) = stack.store.add_key("sdk", 0, 0).await.unwrap();
 
     let run = scenario("judge0_run", &stack.base, &key).await;

@@ -50,6 +50,21 @@ pub async fn stack_configured(
     adjust: impl Fn(&mut optimus_common::LanguageConfig),
     configure: impl Fn(&mut WorkerConfig),
 ) -> Stack {
+    stack_full(redis, languages, adjust, configure, |_| {}).await
+}
+
+/// A stack whose API's own configuration is adjusted first.
+pub async fn stack_api(languages: &[&str], configure_api: impl FnOnce(&mut optimus_api::ApiConfig)) -> Stack {
+    stack_full(RedisServer::start(), languages, |_| {}, |_| {}, configure_api).await
+}
+
+async fn stack_full(
+    redis: RedisServer,
+    languages: &[&str],
+    adjust: impl Fn(&mut optimus_common::LanguageConfig),
+    configure: impl Fn(&mut WorkerConfig),
+    configure_api: impl FnOnce(&mut optimus_api::ApiConfig),
+) -> Stack {
     // The workers' logs, shown with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "optimus_worker=info".into()))
@@ -70,12 +85,13 @@ pub async fn stack_configured(
     // Callbacks in tests go to receivers on loopback.
     // Every client here is 127.0.0.1, and some tests open a thousand streams: the
     // cap per peer address is off (the API's own tests cross it).
-    let api = optimus_api::ApiConfig {
+    let mut api = optimus_api::ApiConfig {
         callback_targets: optimus_api::config::CallbackTargets::Any,
         callback_ports: optimus_api::config::CallbackPorts::ANY,
         connections: optimus_api::conn::ConnLimits { max_per_peer: 0, ..Default::default() },
         ..optimus_api::ApiConfig::default()
     };
+    configure_api(&mut api);
     let state = AppState::new(store.clone(), registry.clone(), settings.clone(), api);
     tokio::spawn(optimus_api::run(listener, state, shutdown.clone()));
     let mut workers = Vec::new();

@@ -275,7 +275,7 @@ impl Drop for System {
 }
 
 /// The address in "optimus-api listening addr=..." of an API's log.
-fn listening_addr(log: &str) -> String {
+pub fn listening_addr(log: &str) -> String {
     let line = log.lines().find(|l| l.contains("optimus-api listening")).expect("the listening line");
     logged_field(line, "addr").expect("addr")
 }

@@ -33,10 +33,10 @@ async fn submit(system: &System, key: Option<&str>, header: &str) -> (u16, Value
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_guard_every_route_but_health() {
-    let mut system = System::start(RedisServer::start(), &["python"], &[]);
-    // No key yet: anonymous use (the API listens on 127.0.0.1 only).
-    let (status, anon_job, _) = submit(&system, None, "").await;
-    assert_eq!(status, 202);
+    let mut system = System::start(RedisServer::start(), &["python"], &[("OPTIMUS_AUTH", "required")]);
+    // No key yet: nothing is open but the probes.
+    let (status, body, _) = submit(&system, None, "").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")), "{body}");
 
     let alice = add_key(&system, &["--name", "alice"]);
     let bob = add_key(&system, &["--name", "bob", "--rate", "2/min"]);
@@ -64,10 +64,6 @@ async fn keys_guard_every_route_but_health() {
     assert_eq!(res.status().as_u16(), 404, "another key's job must look absent");
     let res = system.http.delete(system.url(&format!("/jobs/{id}"))).bearer_auth(&bob).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 404);
-    // A job made before keys existed belongs to no one: any key may read it.
-    let anon = anon_job["job_id"].as_str().unwrap();
-    let res = system.http.get(system.url(&format!("/jobs/{anon}"))).bearer_auth(&bob).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 200);
 
     // Bob may submit 2 a minute: the third is refused, with when to come back.
     for _ in 0..2 {

@@ -1,5 +1,5 @@
-//! What the API refuses at its edge: listening to the world with no key, and
-//! clients too slow to send a request.
+//! What the API refuses at its edge: anonymous callers when it listens beyond
+//! loopback, clients too slow to send a request, callbacks through a proxy.
 
 use std::time::Duration;
 
@@ -7,23 +7,32 @@ use optimus_common::testkit::RedisServer;
 use optimus_tests::System;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// `POST /jobs` with no key to the API whose log is `log`; the status.
+async fn anonymous_submit(system: &System, log: &str) -> u16 {
+    let port = optimus_tests::listening_addr(log).rsplit(':').next().unwrap().to_string();
+    let res = system.http.post(format!("http://127.0.0.1:{port}/jobs")).json(&crate::sum_job(1)).send().await.unwrap();
+    res.status().as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_api_will_not_listen_beyond_loopback_without_a_key() {
+async fn beyond_loopback_keys_are_required_unless_configured_otherwise() {
     let mut system = System::start(RedisServer::start(), &[], &[]);
+    // No key exists, and the API listens on every interface: it starts, and
+    // refuses every anonymous request, saying why in its log.
     let mut open = system.another_api("api-open", &[("API_HOST", "0.0.0.0")]);
-    let (status, log) = open.wait_exit(Duration::from_secs(60));
-    assert!(!status.success());
-    assert!(log.contains("refusing to listen on 0.0.0.0") && log.contains("OPTIMUS_ALLOW_ANONYMOUS"), "{log}");
-    // Said explicitly, it starts.
-    let mut allowed = system.another_api("api-allowed", &[("API_HOST", "0.0.0.0"), ("OPTIMUS_ALLOW_ANONYMOUS", "1")]);
-    allowed.wait_for_log("optimus-api listening", Duration::from_secs(60));
+    let log = open.wait_for_log("optimus-api listening", Duration::from_secs(60));
+    assert!(log.contains("no API key exists"), "{log}");
+    assert_eq!(anonymous_submit(&system, &log).await, 401);
+    assert!(open.terminate());
+    // Said explicitly, it is anonymous.
+    let mut allowed = system.another_api("api-anonymous", &[("API_HOST", "0.0.0.0"), ("OPTIMUS_AUTH", "anonymous")]);
+    let log = allowed.wait_for_log("optimus-api listening", Duration::from_secs(60));
+    assert_eq!(anonymous_submit(&system, &log).await, 202);
     assert!(allowed.terminate());
-    // With a key, no flag is needed.
-    let (ok, _, err) = system.cli(&["keys", "add", "--name", "ops"]);
-    assert!(ok, "{err}");
-    let mut keyed = system.another_api("api-keyed", &[("API_HOST", "0.0.0.0")]);
-    keyed.wait_for_log("optimus-api listening", Duration::from_secs(60));
-    assert!(keyed.terminate());
+    // A value that means nothing stops it at start, naming the variable.
+    let mut wrong = system.another_api("api-wrong", &[("OPTIMUS_AUTH", "maybe")]);
+    let (status, log) = wrong.wait_exit(Duration::from_secs(60));
+    assert!(!status.success() && log.contains("OPTIMUS_AUTH"), "{log}");
     system.stop();
 }
 
@@ -41,9 +50,11 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let mut slow = System::start(RedisServer::start(), &[], &[("OPTIMUS_REQUEST_TIMEOUT_SECS", "1")]);
     let addr = slow.base.trim_start_matches("http://").to_string();
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    conn.write_all(b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
-        .await
-        .unwrap();
+    conn.write_all(
+        b"POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
     let mut answer = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(20), conn.read(&mut answer)).await.unwrap().unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]);

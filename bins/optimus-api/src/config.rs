@@ -14,9 +14,20 @@ pub struct ApiConfig {
     pub host: String,
     /// `API_PORT`, default 8080.
     pub port: u16,
-    /// `OPTIMUS_ALLOW_ANONYMOUS`, default off: set to 1 to listen on a non-loopback
-    /// address while no API key exists (everyone who reaches the port may run code).
-    pub allow_anonymous: bool,
+    /// `OPTIMUS_AUTH`, `required` or `anonymous`: whether every request needs an
+    /// API key. Default: `anonymous` on a loopback address, `required` on any
+    /// other (`OPTIMUS_ALLOW_ANONYMOUS=1`, the older flag, means `anonymous`).
+    /// Decided here, once: never from what Redis holds, so a flushed key set
+    /// refuses everyone instead of opening the API.
+    pub auth: Auth,
+    /// `OPTIMUS_ALLOWED_HOSTS`, default none: in anonymous mode, the host names
+    /// (besides `localhost`, IP literals and `API_HOST`) requests may name in
+    /// `Host`; any other is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// `OPTIMUS_ALLOWED_ORIGINS`, default none: in anonymous mode, the web origins
+    /// (`https://app.example.com`) besides the API's own that may send requests;
+    /// a request from any other page is refused (cross-site requests).
+    pub allowed_origins: Vec<String>,
     /// `OPTIMUS_REQUEST_TIMEOUT_SECS`, default 30: a request (its body included) that
     /// takes longer gets 408, so slow clients cannot hold connections.
     pub request_timeout: Duration,
@@ -52,7 +63,9 @@ impl Default for ApiConfig {
         ApiConfig {
             host: "127.0.0.1".into(),
             port: 8080,
-            allow_anonymous: false,
+            auth: Auth::Anonymous,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             connections: crate::conn::ConnLimits::default(),
             max_streams_per_key: 1000,
@@ -88,10 +101,32 @@ impl ApiConfig {
             value: ports.clone(),
             expected: "port numbers (1 to 65535), comma-separated, or any",
         })?;
+        let host: String = env_or("API_HOST", d.host, "a host name or IP address")?;
+        let legacy_anonymous = env_or::<String>("OPTIMUS_ALLOW_ANONYMOUS", "0".into(), "0 or 1")? == "1";
+        let auth: String = env_or("OPTIMUS_AUTH", String::new(), "required or anonymous")?;
+        let auth = match auth.as_str() {
+            "required" => Auth::Required,
+            "anonymous" => Auth::Anonymous,
+            "" if legacy_anonymous || is_loopback(&host) => Auth::Anonymous,
+            "" => Auth::Required,
+            _ => {
+                return Err(SettingsError { name: "OPTIMUS_AUTH", value: auth, expected: "required or anonymous" });
+            }
+        };
+        let list = |name: &'static str| -> Result<Vec<String>, SettingsError> {
+            let raw: String = env_or(name, String::new(), "a comma-separated list")?;
+            Ok(raw
+                .split(',')
+                .map(|v| v.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|v| !v.is_empty())
+                .collect())
+        };
         Ok(ApiConfig {
-            host: env_or("API_HOST", d.host, "a host name or IP address")?,
+            host,
+            auth,
+            allowed_hosts: list("OPTIMUS_ALLOWED_HOSTS")?,
+            allowed_origins: list("OPTIMUS_ALLOWED_ORIGINS")?,
             port: env_or("API_PORT", d.port, "a port number")?,
-            allow_anonymous: env_or::<String>("OPTIMUS_ALLOW_ANONYMOUS", "0".into(), "0 or 1")? == "1",
             request_timeout: Duration::from_secs(env_or("OPTIMUS_REQUEST_TIMEOUT_SECS", 30, secs)?),
             connections: crate::conn::ConnLimits {
                 max_total: env_or("OPTIMUS_MAX_CONNECTIONS", c.max_total, "a whole number")?.min(open_file_room()),
@@ -110,8 +145,23 @@ impl ApiConfig {
 
     /// Whether the API listens on the loopback interface only.
     pub fn is_loopback(&self) -> bool {
-        self.host == "localhost" || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        is_loopback(&self.host)
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether requests need an API key (`OPTIMUS_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every route but the open ones needs a valid key; with no key made yet,
+    /// every such request is refused.
+    Required,
+    /// Requests without a key are anonymous (a key, if sent, is still checked and
+    /// used). Cross-site requests and foreign `Host` names are refused.
+    Anonymous,
 }
 
 /// Descriptors this process may open, less a reserve for Redis, logs and the

@@ -32,6 +32,10 @@ pub enum ApiError {
         "this API needs a key: send 'Authorization: Bearer <key>' (or 'X-Auth-Token: <key>'); an operator makes one with `optimus-cli keys add`"
     })]
     Unauthenticated { presented: bool },
+    #[error("this API does not answer to the host name '{host}' (anonymous mode refuses names it was not given, against DNS rebinding); use its address, or add the name to OPTIMUS_ALLOWED_HOSTS")]
+    ForeignHost { host: String },
+    #[error("requests from the page at '{origin}' are refused (anonymous mode accepts only the API's own page); add the origin to OPTIMUS_ALLOWED_ORIGINS, or use an API key with OPTIMUS_AUTH=required")]
+    CrossOrigin { origin: String },
     #[error("the API key '{name}' has been revoked; ask an operator for a new one")]
     KeyRevoked { name: String },
     #[error("this key may submit {per_min} jobs per minute; retry after {} s", retry_after.as_secs().max(1))]
@@ -75,6 +79,8 @@ impl ApiError {
             ApiError::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
             ApiError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::KeyRevoked { .. } => (StatusCode::FORBIDDEN, "key_revoked"),
+            ApiError::ForeignHost { .. } => (StatusCode::FORBIDDEN, "foreign_host"),
+            ApiError::CrossOrigin { .. } => (StatusCode::FORBIDDEN, "cross_origin"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
             ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),

@@ -1,10 +1,11 @@
 //! `optimus-api`: reads its configuration, connects to Redis and serves
-//! [`optimus_api::app`] on `API_HOST:API_PORT` until SIGINT or SIGTERM. It refuses to
-//! listen beyond the loopback interface while no API key exists, unless told to.
+//! [`optimus_api::app`] on `API_HOST:API_PORT` until SIGINT or SIGTERM. Beyond the
+//! loopback interface, keys are required unless `OPTIMUS_AUTH=anonymous` says otherwise.
 
 use std::time::Duration;
 
 use anyhow::Context;
+use optimus_api::config::Auth;
 use optimus_api::{ApiConfig, AppState};
 use optimus_common::{LanguageRegistry, Settings, Store};
 use tokio_util::sync::CancellationToken;
@@ -19,17 +20,21 @@ async fn main() -> anyhow::Result<()> {
     let addr = format!("{}:{}", api.host, api.port);
 
     let store = connect(&settings).await?;
-    if !api.is_loopback() && !api.allow_anonymous && !store.auth_required().await? {
-        anyhow::bail!(
-            "refusing to listen on {addr} with no API key: anyone who reaches it could run code here. \
-             Make a key first (optimus-cli keys add --name NAME), or set OPTIMUS_ALLOW_ANONYMOUS=1 \
-             if the network in front of this port is trusted"
-        );
+    match api.auth {
+        Auth::Required if !store.any_key().await? => tracing::warn!(
+            "OPTIMUS_AUTH=required and no API key exists: every request but /health is refused until one is made \
+             (optimus-cli keys add --name NAME)"
+        ),
+        Auth::Anonymous if !api.is_loopback() => tracing::warn!(
+            addr = %addr,
+            "OPTIMUS_AUTH=anonymous beyond loopback: anyone who reaches this port may run code here"
+        ),
+        _ => {}
     }
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     // The bound address, not the asked one: with API_PORT=0 the system picks the port.
     let bound = listener.local_addr()?;
-    tracing::info!(addr = %bound, languages = %registry.names(), "optimus-api listening");
+    tracing::info!(addr = %bound, auth = ?api.auth, languages = %registry.names(), "optimus-api listening");
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));

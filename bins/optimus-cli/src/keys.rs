@@ -64,13 +64,16 @@ pub async fn run(command: Keys) -> anyhow::Result<()> {
                 limit(key.rate_per_min),
                 limit(key.max_queued)
             );
-            eprintln!("Send it as 'Authorization: Bearer <key>'. From now on every request needs a key.");
+            eprintln!(
+                "Send it as 'Authorization: Bearer <key>'. An API with OPTIMUS_AUTH=required (the default beyond \
+                 loopback) needs one with every request."
+            );
         }
         Keys::List => {
             let keys = store.list_keys().await?;
             if keys.is_empty() {
                 println!(
-                    "no keys: the API accepts anonymous requests (on 127.0.0.1 only, unless OPTIMUS_ALLOW_ANONYMOUS=1)"
+                    "no keys: an API with OPTIMUS_AUTH=required refuses every request; one with anonymous accepts them"
                 );
                 return Ok(());
             }

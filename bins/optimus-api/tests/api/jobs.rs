@@ -166,7 +166,7 @@ async fn an_oversized_body_is_refused_on_its_announced_length() {
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     // A gigabyte announced, not a byte of it sent: the answer comes anyway.
     conn.write_all(
-        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+        b"POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
     )
     .await
     .unwrap();

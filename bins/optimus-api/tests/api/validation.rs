@@ -211,7 +211,7 @@ async fn bodies_past_the_budget_wait_then_get_busy() {
     // A client that announces 900 kB and sends it slowly holds that much of the budget.
     let mut slow = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
     slow.write_all(
-        b"POST /jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900000\r\n\r\n{",
+        b"POST /jobs HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 900000\r\n\r\n{",
     )
     .await
     .unwrap();

@@ -73,8 +73,9 @@ impl Store {
         Ok((key, secret))
     }
 
-    /// Whether any key exists, and so whether requests must carry one.
-    pub async fn auth_required(&self) -> Result<bool, StoreError> {
+    /// Whether any key exists (for the API's warning at start; whether requests
+    /// need one is its configuration, never this).
+    pub async fn any_key(&self) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let n: usize = conn.hlen(keys::api_keys()).await?;
         Ok(n > 0)
