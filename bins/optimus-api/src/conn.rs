@@ -14,12 +14,11 @@
 //!   dead peer in the middle of a long answer.
 //! - On shutdown, every connection is told to finish its requests in flight.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,12 +28,13 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use optimus_common::sync::Unpoisoned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use crate::limits::{Held, Tally};
 
 /// The bounds on connections ([`crate::ApiConfig`] reads them).
 #[derive(Debug, Clone)]
@@ -67,55 +67,39 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// that never acknowledges the GOAWAY's ping is cut off after it.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Open connections now, in total and per peer; shared with `/metrics`.
-#[derive(Default)]
-pub struct Census {
-    open: AtomicUsize,
-    per_peer: Mutex<HashMap<IpAddr, usize>>,
-}
+/// Open connections now, per peer; shared with `/metrics`.
+pub type Census = Tally<Peer>;
 
-impl Census {
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
+/// Who a connection's cap per peer counts it against: its IPv4 address, or its
+/// IPv6 address's /64 (one host is usually given a whole /64, so per address
+/// it could open as many connections as it likes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer(IpAddr);
+
+impl Peer {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Peer(IpAddr::V4(v4)),
+                None => Peer(IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64)))),
+            },
+            v4 => Peer(v4),
+        }
     }
 }
 
-/// One connection's place in the census, given back when it closes.
+/// One connection's places (in total and for its peer), given back when it closes.
 struct Admitted {
-    census: Arc<Census>,
-    peer: IpAddr,
+    _peer: Held<Peer>,
     _slot: OwnedSemaphorePermit,
 }
 
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.census.open.fetch_sub(1, Ordering::Relaxed);
-        let mut peers = self.census.per_peer.locked();
-        if let Some(n) = peers.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                peers.remove(&self.peer);
-            }
-        }
-    }
-}
-
-/// A place for a connection from `peer`, or `None` past a cap.
-fn admit(census: &Arc<Census>, slots: &Arc<Semaphore>, limits: &ConnLimits, peer: IpAddr) -> Option<Admitted> {
+/// A place for a connection from `ip`, or `None` past a cap.
+fn admit(census: &Arc<Census>, slots: &Arc<Semaphore>, limits: &ConnLimits, ip: IpAddr) -> Option<Admitted> {
     let slot = slots.clone().try_acquire_owned().ok()?;
-    {
-        let mut peers = census.per_peer.locked();
-        let n = peers.entry(peer).or_insert(0);
-        if limits.max_per_peer > 0 && *n >= limits.max_per_peer {
-            if *n == 0 {
-                peers.remove(&peer);
-            }
-            return None;
-        }
-        *n += 1;
-    }
-    census.open.fetch_add(1, Ordering::Relaxed);
-    Some(Admitted { census: census.clone(), peer, _slot: slot })
+    let per_peer = (limits.max_per_peer > 0).then_some(limits.max_per_peer);
+    let peer = census.take(Peer::of(ip), per_peer)?;
+    Some(Admitted { _peer: peer, _slot: slot })
 }
 
 /// Whether a connection has requests in flight, and since when it has none.
@@ -301,9 +285,17 @@ mod tests {
         assert!(admit(&census, &slots, &limits, a).is_none(), "a third from one peer");
         let _b1 = admit(&census, &slots, &limits, b).unwrap();
         assert!(admit(&census, &slots, &limits, c).is_none(), "a fourth in all");
-        assert_eq!(census.open(), 3);
+        assert_eq!(census.total(), 3);
         drop(a1);
-        assert_eq!(census.open(), 2);
+        assert_eq!(census.total(), 2);
         assert!(admit(&census, &slots, &limits, c).is_some(), "a place freed is free");
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_peer_for_its_whole_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(Peer::of(ip("2001:db8:1:2::1")), Peer::of(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(Peer::of(ip("2001:db8:1:2::1")), Peer::of(ip("2001:db8:1:3::1")));
+        assert_eq!(Peer::of(ip("::ffff:10.0.0.1")), Peer::of(ip("10.0.0.1")));
     }
 }

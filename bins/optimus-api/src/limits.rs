@@ -5,6 +5,8 @@
 //! close to its `maxmemory` (so that it never runs out mid-write and no accepted
 //! job is lost to an out-of-memory error).
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,45 +101,65 @@ impl MemoryWatch {
     }
 }
 
-/// Live event streams (`GET /jobs/{id}/events`) open per key (anonymous callers
-/// share one count): `OPTIMUS_MAX_STREAMS_PER_KEY`. Each holds a task and a
-/// subscription; past the cap a key gets 429 `too_many_streams`.
-#[derive(Default)]
-pub struct StreamSlots {
-    open: Mutex<std::collections::HashMap<String, usize>>,
+/// How many of something each holder has open (connections per peer, event
+/// streams per key), each taken up to a cap and given back when its [`Held`]
+/// drops.
+pub struct Tally<K: Hash + Eq + Clone> {
+    open: Mutex<HashMap<K, usize>>,
 }
 
-/// One open stream; its slot is freed when the stream ends or its client leaves.
-pub struct StreamSlot {
-    slots: Arc<StreamSlots>,
-    key: String,
+impl<K: Hash + Eq + Clone> Default for Tally<K> {
+    fn default() -> Self {
+        Tally { open: Mutex::default() }
+    }
 }
 
-impl StreamSlots {
-    pub fn take(self: &Arc<Self>, key: &str, max: usize) -> Result<StreamSlot, ApiError> {
+/// One of a holder's places in a [`Tally`].
+pub struct Held<K: Hash + Eq + Clone> {
+    tally: Arc<Tally<K>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> Tally<K> {
+    /// A place for `key`, unless it holds `max` already (`None`: no cap).
+    pub fn take(self: &Arc<Self>, key: K, max: Option<usize>) -> Option<Held<K>> {
         let mut open = self.open.locked();
-        let n = open.entry(key.to_string()).or_insert(0);
-        if *n >= max {
-            return Err(ApiError::TooManyStreams { max });
+        let n = open.entry(key.clone()).or_insert(0);
+        if max.is_some_and(|max| *n >= max) {
+            if *n == 0 {
+                open.remove(&key);
+            }
+            return None;
         }
         *n += 1;
-        Ok(StreamSlot { slots: self.clone(), key: key.to_string() })
+        Some(Held { tally: self.clone(), key })
     }
 
-    /// Streams open now, over every key.
-    pub fn open(&self) -> usize {
+    /// Places held now, over every holder.
+    pub fn total(&self) -> usize {
         self.open.locked().values().sum()
     }
 }
 
-impl Drop for StreamSlot {
+impl<K: Hash + Eq + Clone> Drop for Held<K> {
     fn drop(&mut self) {
-        let mut open = self.slots.open.locked();
+        let mut open = self.tally.open.locked();
         if let Some(n) = open.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
                 open.remove(&self.key);
             }
         }
+    }
+}
+
+/// Live event streams (`GET /jobs/{id}/events`) open per key (anonymous callers
+/// share one count): `OPTIMUS_MAX_STREAMS_PER_KEY`. Each holds a task and a
+/// subscription; past the cap a key gets 429 `too_many_streams`.
+pub type StreamSlots = Tally<String>;
+
+impl Tally<String> {
+    pub fn take_stream(self: &Arc<Self>, key: &str, max: usize) -> Result<Held<String>, ApiError> {
+        self.take(key.to_string(), Some(max)).ok_or(ApiError::TooManyStreams { max })
     }
 }

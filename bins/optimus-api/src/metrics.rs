@@ -169,8 +169,8 @@ impl ApiMetrics {
     /// Reads the deployment's state from Redis into the gauges.
     async fn refresh(&self, state: &AppState) {
         // This process's own, read at every scrape.
-        self.connections_open.set(state.connections.open() as i64);
-        self.event_streams.set(state.streams.open() as i64);
+        self.connections_open.set(state.connections.total() as i64);
+        self.event_streams.set(state.streams.total() as i64);
         self.event_subscribers.set(state.events.live() as i64);
         {
             let mut last = self.refreshed.locked();

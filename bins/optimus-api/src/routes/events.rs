@@ -39,7 +39,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::BadJobId(raw.clone()))?;
-    let slot = state.streams.take(caller.key_id(), state.api.max_streams_per_key)?;
+    let slot = state.streams.take_stream(caller.key_id(), state.api.max_streams_per_key)?;
     let record = state.store.get(id, &caller).await?.ok_or(ApiError::JobNotFound(raw))?;
     // The client's Last-Event-ID goes to Redis (and, for live events, into the one
     // read every subscriber shares): only a well-formed stream id gets that far.
