@@ -293,13 +293,14 @@ async fn a_pooled_container_killed_from_outside_is_replaced() {
     let mut stack = stack(&["python"]).await;
     let mine = format!("optimus.deployment={}", stack.deployment);
     let start = Instant::now();
-    // A container the pool has created but not yet started cannot be killed (409):
-    // the victim is the first one found running.
+    // A container the pool has created but not yet started cannot be killed (409),
+    // and one it removed since it was listed is gone (404): the victim is the
+    // first one found running.
     let victim = loop {
         if let Some(id) = containers_with(&mine).await.pop() {
             match docker().await.kill_container(&id, None::<bollard::query_parameters::KillContainerOptions>).await {
                 Ok(()) => break id,
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409 | 404, .. }) => {}
                 Err(e) => panic!("cannot kill {id}: {e}"),
             }
         }
