@@ -4,7 +4,8 @@
 # /opt/optimus/launcher (bins/optimus-launcher). The worker starts it with one
 # `docker exec` per job and per role, as the container's root holding only the
 # capabilities to change user and to kill; every compile, test and checker run
-# goes through the launcher, which runs it as the sandbox user (uid 10001), times
+# goes through the launcher, which runs it as the container's sandbox user (its own
+# uid, OPTIMUS_SANDBOX_UID, of no other container on the engine), times
 # and measures it and writes its report. The program therefore never shares a
 # user with this script, the launcher or init: it cannot signal, stop or trace
 # them, nor reach their descriptors, and it cannot write where they keep files.
@@ -31,7 +32,7 @@
 #                        run anything unless /judge is root's alone)
 #   /box    root, 0755   prog/: the sources and, after the compile, what it built,
 #                        read-only to the program; check/: a checker's three files
-#   /work   uid 10001    the compile's build directory, then the program's HOME;
+#   /work   sandbox uid  the compile's build directory, then the program's HOME;
 #                        emptied before every run, as are /tmp, /dev/shm, /dev/mqueue
 #
 # Reports (the format is owned by libs/optimus-protocol) come from the launcher;

@@ -29,15 +29,20 @@ pub async fn containers_of(job_id: &str) -> Vec<String> {
     containers_with(&format!("optimus.job={job_id}")).await
 }
 
-/// Whether a program runs now in a container labelled `label`: a process of the
-/// sandbox user (uid 10001) there.
+/// Whether a program runs now in a container labelled `label`: a process of a
+/// sandbox user (a uid of `optimus_protocol`'s range) there.
 pub async fn program_runs(label: &str) -> bool {
     let docker = docker().await;
     for id in containers_with(label).await {
         // The engine needs the pid column to map host processes to the container.
         let options = bollard::query_parameters::TopOptionsBuilder::new().ps_args("-o pid,uid").build();
         let Ok(top) = docker.top_processes(&id, Some(options)).await else { continue };
-        if top.processes.unwrap_or_default().iter().any(|p| p.get(1).map(|u| u.trim()) == Some("10001")) {
+        if top
+            .processes
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.get(1).and_then(|u| optimus_protocol::sandbox_uid(u)).is_some())
+        {
             return true;
         }
     }
@@ -182,7 +187,7 @@ async fn one_container_stack(reuse: bool) -> crate::helpers::Stack {
 
 /// A job that leaves something everywhere it can: files in every writable
 /// directory (some made unreadable), /dev/shm filled, a POSIX queue, a SysV
-/// segment, and a background process in a new session.
+/// segment and semaphore set, and a background process in a new session.
 const LITTER: &str = r#"
 import os, socket, subprocess
 print(socket.gethostname())
@@ -202,6 +207,7 @@ except OSError:
 import ctypes
 libc = ctypes.CDLL(None)
 libc.shmget(4242, 4096, 0o1666)
+libc.semget(4243, 1, 0o1666)
 subprocess.Popen(['python3', '-c', 'import os, time\nos.setsid()\ntime.sleep(600)'], start_new_session=True)
 print('littered')
 "#;
@@ -215,7 +221,8 @@ procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()
 import ctypes
 libc = ctypes.CDLL(None)
 segment = libc.shmget(4242, 4096, 0o666)
-print('files', left, 'processes', procs, 'segment', segment != -1)
+semaphores = libc.semget(4243, 1, 0o666)
+print('files', left, 'processes', procs, 'segment', segment != -1, 'semaphores', semaphores != -1)
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,7 +235,7 @@ async fn a_reused_container_keeps_nothing_of_the_last_job() {
     let seen = second["test_results"][0]["stdout"].as_str().unwrap();
     let (host1, host2) = (out.lines().next().unwrap(), seen.lines().next().unwrap());
     assert_eq!(host1, host2, "both jobs ran in the one pooled container");
-    assert_eq!(seen.lines().nth(1), Some("files {} processes [] segment False"), "{seen}");
+    assert_eq!(seen.lines().nth(1), Some("files {} processes [] segment False semaphores False"), "{seen}");
     stack.stop().await;
 }
 

@@ -183,6 +183,10 @@ try:
     libc = ctypes.CDLL(None)
     if libc.msgget(1234, 0o1666) != -1:
         found.add('made a message queue')
+    if libc.semget(4321, 1, 0) != -1:
+        found.add('saw an earlier semaphore set')
+    if libc.semget(4321, 1, 0o1666) != -1:
+        found.add('made a semaphore set')
 except OSError:
     pass
 print(mine, sorted(found))
@@ -294,6 +298,90 @@ async fn memory_is_the_peak_of_the_whole_process_tree() {
     // The same tree under a limit one child fits in is over it.
     let done = stack.run(&python(FOUR_CHILDREN, json!([{ "input": "" }]), 5000, 128)).await;
     expect(&done, "memory_limit_exceeded");
+    stack.stop().await;
+}
+
+/// Fills 160 pipes of 256 KiB each (40 MiB of kernel memory, next to no memory
+/// of its own) and holds them a moment before it ends.
+const PIPES: &str = r#"
+import fcntl, os, time
+held = []
+for _ in range(160):
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 256 * 1024)
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b'x' * 65536)
+    except BlockingIOError:
+        pass
+    held.append((r, w))
+time.sleep(0.6)
+print('held', len(held))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_buffers_count_as_the_programs_memory() {
+    let mut stack = stack(&["python"]).await;
+    let done = stack.run(&python(PIPES, json!([{ "input": "", "expected_output": "held 160" }]), 5000, 128)).await;
+    let result = expect(&done, "accepted");
+    let memory = test_field(&result, 0, "memory_kb").as_u64().unwrap();
+    assert!(memory >= 40 * 1024, "40 MiB in pipe buffers: {memory} kB: {}", summary(&done));
+    let done = stack.run(&python(PIPES, json!([{ "input": "" }]), 5000, 32)).await;
+    expect(&done, "memory_limit_exceeded");
+    stack.stop().await;
+}
+
+/// Opens inotify instances until the kernel refuses (the per-user limit), prints
+/// how many it got and the limit, and holds them.
+const INOTIFY: &str = r#"
+import ctypes, time
+libc = ctypes.CDLL(None)
+held = 0
+while libc.inotify_init1(0) != -1:
+    held += 1
+print(held, open('/proc/sys/fs/inotify/max_user_instances').read().strip(), flush=True)
+time.sleep(float(input()))
+"#;
+
+/// The most inotify instances that the processes of any one sandbox uid hold, read
+/// from the host's /proc (a pooled container is not labelled with its job).
+fn inotify_held() -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let mut by_uid = std::collections::HashMap::<u32, usize>::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if optimus_protocol::sandbox_uid(&meta.uid().to_string()).is_none() {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        *by_uid.entry(meta.uid()).or_default() += fds
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy() == "anon_inode:inotify")
+            .count();
+    }
+    by_uid.into_values().max().unwrap_or(0)
+}
+
+/// The kernel's per-user limits are per container: a job that holds every
+/// inotify instance its user may have leaves a concurrent job (in another
+/// container, under another uid) all of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_jobs_per_user_limits_are_not_another_jobs() {
+    let mut stack = stack(&["python"]).await;
+    let holder = stack.submit(&python(INOTIFY, json!([{ "input": "60" }]), 30_000, 64)).await;
+    let start = std::time::Instant::now();
+    let limit: usize =
+        std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances").unwrap().trim().parse().unwrap();
+    while inotify_held() < limit {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the holder never held {limit} instances");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let done = stack.run(&python(INOTIFY, json!([{ "input": "0" }]), 5000, 64)).await;
+    let result = expect(&done, "accepted");
+    assert_eq!(test_field(&result, 0, "stdout"), &json!(format!("{limit} {limit}\n")), "{}", summary(&done));
+    assert_eq!(inotify_held(), limit, "the holder still held its instances");
+    stack.cancel(&holder).await;
     stack.stop().await;
 }
 

@@ -96,7 +96,8 @@ async fn build_base(docker: &Docker, root: &Path, no_cache: bool) -> anyhow::Res
     let path = root.join(image::BASE_DOCKERFILE);
     let dockerfile = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let uid = optimus_protocol::SANDBOX_UID.to_string();
-    let hash = fingerprint(&[&dockerfile, uid.as_bytes()]);
+    let users = optimus_protocol::SANDBOX_USERS.to_string();
+    let hash = fingerprint(&[&dockerfile, uid.as_bytes(), users.as_bytes()]);
     check_base(docker, &String::from_utf8_lossy(&dockerfile)).await?;
     let build = Build {
         name: "base",
@@ -105,7 +106,7 @@ async fn build_base(docker: &Docker, root: &Path, no_cache: bool) -> anyhow::Res
         files: Vec::new(),
         dirs: Vec::new(),
         labels: HashMap::from([(HASH_LABEL, hash.clone())]),
-        args: HashMap::from([("SANDBOX_UID", uid)]),
+        args: HashMap::from([("SANDBOX_UID", uid), ("SANDBOX_USERS", users)]),
     };
     build.run(docker, &hash, no_cache).await?;
     Ok(hash)

@@ -9,13 +9,45 @@ use std::os::unix::fs::FileExt;
 /// Open counter files; a counter this kernel or mount does not offer is `None`.
 pub struct Counters {
     memory_stat: Option<File>,
-    /// Fields of `memory_stat` whose sum is the tree's own memory: anonymous
-    /// memory plus tmpfs/shared memory (files written to /tmp or /dev/shm, and
-    /// the output files).
-    memory_keys: [&'static str; 2],
+    /// How the tree's own memory is summed from `memory_stat`.
+    memory: Sum,
+    /// cgroup v1's kernel memory counter, where there is one.
+    kmem: Option<File>,
     cpu: Option<(File, CpuFormat)>,
     oom: Option<File>,
     buf: Vec<u8>,
+}
+
+/// The tree's own memory, from `memory.stat` fields: anonymous memory, tmpfs and
+/// shared memory (files written to /tmp or /dev/shm, and the output files), and on
+/// cgroup v2 the kernel memory charged for it too: pipe and socket buffers, page
+/// tables, kernel stacks, slab it cannot give back. Reclaimable slab (the dentry
+/// and inode caches of files it merely opened) and the page cache are left out:
+/// the kernel drops them under pressure, and they are not the program's to hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sum {
+    /// cgroup v2 with the `kernel` field (Linux 5.18 on): anon + shmem + sock +
+    /// kernel - slab_reclaimable.
+    V2Kernel,
+    /// Older cgroup v2: the kernel parts it lists one by one (pipe buffers are
+    /// not among them).
+    V2Parts,
+    /// cgroup v1: rss + shmem, plus the separate kernel memory counter
+    /// (`memory.kmem.usage_in_bytes`, all of it: v1 does not split its slab).
+    V1,
+}
+
+impl Sum {
+    fn of(self, text: &[u8]) -> u64 {
+        let f = |key| Counters::field(text, key).unwrap_or(0);
+        match self {
+            Sum::V2Kernel => (f("anon") + f("shmem") + f("sock") + f("kernel")).saturating_sub(f("slab_reclaimable")),
+            Sum::V2Parts => {
+                f("anon") + f("shmem") + f("sock") + f("kernel_stack") + f("pagetables") + f("slab_unreclaimable")
+            }
+            Sum::V1 => f("rss") + f("shmem"),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -33,11 +65,21 @@ fn open(paths: &[&str]) -> Option<File> {
 impl Counters {
     pub fn open() -> Self {
         let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let (memory_stat, memory_keys) = if v2 {
-            (open(&["/sys/fs/cgroup/memory.stat"]), ["anon", "shmem"])
-        } else {
-            (open(&["/sys/fs/cgroup/memory/memory.stat"]), ["rss", "shmem"])
+        let memory_stat =
+            if v2 { open(&["/sys/fs/cgroup/memory.stat"]) } else { open(&["/sys/fs/cgroup/memory/memory.stat"]) };
+        let mut buf = vec![0; 8192];
+        let memory = match &memory_stat {
+            Some(file) if v2 => {
+                let n = Self::read(&mut buf, file).unwrap_or(0);
+                if Self::field(&buf[..n], "kernel").is_some() {
+                    Sum::V2Kernel
+                } else {
+                    Sum::V2Parts
+                }
+            }
+            _ => Sum::V1,
         };
+        let kmem = if v2 { None } else { open(&["/sys/fs/cgroup/memory/memory.kmem.usage_in_bytes"]) };
         let cpu = if v2 {
             open(&["/sys/fs/cgroup/cpu.stat"]).map(|f| (f, CpuFormat::StatMicros))
         } else {
@@ -45,7 +87,7 @@ impl Counters {
                 .map(|f| (f, CpuFormat::Nanos))
         };
         let oom = open(&["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]);
-        Counters { memory_stat, memory_keys, cpu, oom, buf: vec![0; 8192] }
+        Counters { memory_stat, memory, kmem, cpu, oom, buf }
     }
 
     fn read(buf: &mut [u8], file: &File) -> Option<usize> {
@@ -63,8 +105,15 @@ impl Counters {
     /// Bytes of memory the container's processes hold now.
     pub fn memory(&mut self) -> Option<u64> {
         let n = Self::read(&mut self.buf, self.memory_stat.as_ref()?)?;
-        let text = &self.buf[..n];
-        Some(self.memory_keys.iter().filter_map(|k| Self::field(text, k)).sum())
+        let stat = self.memory.of(&self.buf[..n]);
+        let kmem = match &self.kmem {
+            Some(file) => {
+                let n = Self::read(&mut self.buf, file)?;
+                std::str::from_utf8(&self.buf[..n]).ok()?.trim().parse::<u64>().ok()?
+            }
+            None => 0,
+        };
+        Some(stat + kmem)
     }
 
     /// CPU time the container has used, in µs.
@@ -88,7 +137,7 @@ impl Counters {
 
 #[cfg(test)]
 mod tests {
-    use super::Counters;
+    use super::{Counters, Sum};
 
     #[test]
     fn fields_are_read_by_exact_key() {
@@ -97,5 +146,13 @@ mod tests {
         assert_eq!(Counters::field(text, "shmem"), Some(7));
         assert_eq!(Counters::field(text, "anon"), None);
         assert_eq!(Counters::field(b"oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), Some(3));
+    }
+
+    #[test]
+    fn memory_counts_kernel_memory_but_not_what_the_kernel_can_drop() {
+        let v2 = b"anon 1000\nfile 50000\nkernel 700\nkernel_stack 100\npagetables 200\nsock 30\nshmem 5\nslab_reclaimable 300\nslab_unreclaimable 40\n";
+        assert_eq!(Sum::V2Kernel.of(v2), 1000 + 5 + 30 + 700 - 300);
+        assert_eq!(Sum::V2Parts.of(v2), 1000 + 5 + 30 + 100 + 200 + 40);
+        assert_eq!(Sum::V1.of(b"cache 10\nrss 2048\nshmem 7\n"), 2055);
     }
 }

@@ -34,9 +34,19 @@ use std::time::{Duration, Instant};
 
 use optimus_protocol::{test_header, CompileStatus, Report, TestRun, COMPILE_OUTPUT_LIMIT, VERSION};
 
-/// The unprivileged user every sandboxed process runs as (created in the base image).
-pub const SANDBOX_UID: libc::uid_t = optimus_protocol::SANDBOX_UID;
-pub const SANDBOX_GID: libc::gid_t = optimus_protocol::SANDBOX_UID;
+/// The unprivileged user (uid and gid alike) every process this container's
+/// programs run as: the container's own, one of `optimus_protocol`'s sandbox uids,
+/// given by the worker that made the container in its environment.
+fn sandbox_user() -> std::io::Result<libc::uid_t> {
+    let var = optimus_protocol::SANDBOX_UID_ENV;
+    std::env::var(var).ok().as_deref().and_then(optimus_protocol::sandbox_uid).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "{var} must be one of the sandbox uids {}..{} (the worker sets it)",
+            optimus_protocol::SANDBOX_UID,
+            optimus_protocol::SANDBOX_UID + optimus_protocol::SANDBOX_USERS
+        ))
+    })
+}
 
 /// Exit status of the launcher when it, not the program, failed.
 const FAILED: u8 = 70;
@@ -140,7 +150,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("init") => init(),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a).map_err(|e| e.to_string())),
-        Some("wipe") => prepare_scratch().map_err(|e| e.to_string()),
+        Some("wipe") => sandbox_user().and_then(prepare_scratch).map_err(|e| e.to_string()),
         Some("done") => emit(&Report::Done.encode()),
         Some("compile-none") => emit(
             &Report::Compile { status: CompileStatus::None, exit_code: 0, time_ms: 0, output: Vec::new() }.encode(),
@@ -173,15 +183,15 @@ fn init() -> Result<(), String> {
 }
 
 /// Kills what earlier runs left and empties the writable places.
-fn prepare_scratch() -> std::io::Result<()> {
+fn prepare_scratch(user: libc::uid_t) -> std::io::Result<()> {
     if !tree::sweep(&tree::Spared::me_and_my_ancestors()) {
         return Err(std::io::Error::other("processes of an earlier run could not be killed"));
     }
-    scratch::wipe()
+    scratch::wipe(user)
 }
 
 /// The child's side of a run: everything up to exec, then exec. Never returns.
-fn child(args: &RunArgs, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, env: &[CString]) -> ! {
+fn child(args: &RunArgs, user: libc::uid_t, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, env: &[CString]) -> ! {
     let fail = |what: &str, e: std::io::Error| -> ! {
         let _ = writeln!(std::io::stderr(), "optimus-launcher: {what}: {e}");
         sys::exit_now(127)
@@ -216,7 +226,7 @@ fn child(args: &RunArgs, stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd, en
             fail("cannot set a limit", e);
         }
     }
-    if let Err(e) = sys::become_user(SANDBOX_UID, SANDBOX_GID) {
+    if let Err(e) = sys::become_user(user, user) {
         fail("cannot drop to the sandbox user", e);
     }
     sys::umask(0o022);
@@ -275,8 +285,9 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
     sys::set_nice(WATCHER_NICE)
         .map_err(|e| std::io::Error::other(format!("cannot raise the launcher's priority (CAP_SYS_NICE): {e}")))?;
     check_private()?;
+    let user = sandbox_user()?;
     sys::become_subreaper()?;
-    prepare_scratch()?;
+    prepare_scratch(user)?;
     let env: Vec<CString> = PROGRAM_ENV.iter().map(|e| CString::new(*e).expect("no NUL")).collect();
     let stdin: OwnedFd = std::fs::File::open(&args.stdin)?.into();
     let stdout = sys::memfd(c"stdout")?;
@@ -292,7 +303,7 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
 
     let start = Instant::now();
     let pid = match sys::fork()? {
-        sys::Forked::Child => child(args, &stdin, &stdout, &stderr, &env),
+        sys::Forked::Child => child(args, user, &stdin, &stdout, &stderr, &env),
         sys::Forked::Parent(pid) => pid,
     };
     drop(stdin);

@@ -1,5 +1,8 @@
 //! The sandbox user's writable places, emptied before every run so that nothing a
-//! test wrote is there for the next test (or the next job in a reused container).
+//! test wrote is there for the next test (or the next job in a reused container):
+//! its directories, and the System V IPC objects of the container's own IPC
+//! namespace (the worker turns semaphores and message queues off, and shared
+//! memory goes with its last user, so this only checks what those should ensure).
 //!
 //! The launcher holds no capability to override file permissions, so a program
 //! that makes its files unreadable could keep root out of them; the emptying is
@@ -17,21 +20,44 @@ use crate::sys;
 /// directories (each a tmpfs of the container, or of its IPC namespace).
 pub const WRITABLE: [&str; 4] = ["/work", "/tmp", "/dev/shm", "/dev/mqueue"];
 
+/// Where the kernel lists the IPC namespace's objects: a header line, then one
+/// line per object whose second column is its id.
+const SYSVIPC: [(&str, sys::Ipc); 3] =
+    [("/proc/sysvipc/shm", sys::Ipc::Shm), ("/proc/sysvipc/sem", sys::Ipc::Sem), ("/proc/sysvipc/msg", sys::Ipc::Msg)];
+
+/// The System V IPC objects that exist now; a listing that cannot be read (or
+/// parsed) is an error, never "none".
+pub fn ipc_objects() -> io::Result<Vec<(sys::Ipc, libc::c_int)>> {
+    let mut found = Vec::new();
+    for (path, kind) in SYSVIPC {
+        let text = std::fs::read_to_string(path)?;
+        for id in ipc_ids(&text).ok_or_else(|| io::Error::other(format!("{path} is not a listing")))? {
+            found.push((kind, id));
+        }
+    }
+    Ok(found)
+}
+
+/// The ids in one `/proc/sysvipc` listing.
+fn ipc_ids(text: &str) -> Option<Vec<libc::c_int>> {
+    text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect()
+}
+
 /// Whether every writable place is empty, as root sees it; a directory root
-/// cannot even read counts as not empty.
+/// cannot even read counts as not empty, and so does any IPC object.
 pub fn all_empty() -> bool {
     WRITABLE.iter().all(|dir| match std::fs::read_dir(dir) {
         Ok(mut entries) => entries.next().is_none(),
         Err(e) => e.kind() == io::ErrorKind::NotFound,
-    })
+    }) && ipc_objects().is_ok_and(|o| o.is_empty())
 }
 
 /// Empties `dir` (keeping `dir` itself) without following links and without
 /// building long paths: it walks down with chdir, so no nesting depth or name
 /// length stops it. Runs as the owner of what it removes.
-pub fn empty(dir: &Path) -> io::Result<()> {
+pub fn empty(dir: &Path, user: libc::uid_t) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(dir)?;
-    if meta.uid() == crate::SANDBOX_UID {
+    if meta.uid() == user {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     }
     std::env::set_current_dir(dir)?;
@@ -64,19 +90,21 @@ pub fn empty(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Empties every writable place as the sandbox user, then checks as root that
-/// nothing is left. Skips the fork when everything is already empty.
-pub fn wipe() -> io::Result<()> {
+/// Empties every writable place and removes every IPC object as the sandbox user
+/// `user` (the owner of all of them), then checks as root that nothing is left.
+/// Skips the fork when everything is already empty.
+pub fn wipe(user: libc::uid_t) -> io::Result<()> {
     if all_empty() {
         return Ok(());
     }
     match sys::fork()? {
         sys::Forked::Child => {
-            let ok = sys::become_user(crate::SANDBOX_UID, crate::SANDBOX_GID).is_ok()
-                && WRITABLE.iter().all(|d| match empty(Path::new(d)) {
+            let ok = sys::become_user(user, user).is_ok()
+                && WRITABLE.iter().all(|d| match empty(Path::new(d), user) {
                     Ok(()) => true,
                     Err(e) => e.kind() == io::ErrorKind::NotFound,
-                });
+                })
+                && ipc_objects().is_ok_and(|objects| objects.into_iter().all(|(k, id)| sys::ipc_remove(k, id).is_ok()));
             sys::exit_now(if ok { 0 } else { 1 });
         }
         sys::Forked::Parent(pid) => {
@@ -86,7 +114,7 @@ pub fn wipe() -> io::Result<()> {
     if all_empty() {
         Ok(())
     } else {
-        Err(io::Error::other("a writable directory is not empty after the wipe"))
+        Err(io::Error::other("a writable directory or a System V IPC object is left after the wipe"))
     }
 }
 
@@ -105,4 +133,20 @@ pub fn seed(from: &Path, to: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipc_ids;
+
+    #[test]
+    fn ipc_listings_give_their_ids() {
+        let header = "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n";
+        assert_eq!(ipc_ids(header), Some(vec![]));
+        let one =
+            format!("{header}      4321          3   666          1 10001 10001 10001 10001          0 1765000000\n");
+        assert_eq!(ipc_ids(&one), Some(vec![3]));
+        assert_eq!(ipc_ids(&format!("{header}garbage\n")), None);
+        assert_eq!(ipc_ids(&format!("{header}1\n")), None);
+    }
 }

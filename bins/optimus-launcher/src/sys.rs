@@ -237,3 +237,24 @@ pub fn init_signals() {
 pub fn getpid() -> libc::pid_t {
     std::process::id() as libc::pid_t
 }
+
+/// The three kinds of System V IPC object, as `/proc/sysvipc` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipc {
+    Shm,
+    Sem,
+    Msg,
+}
+
+/// Removes one System V IPC object (IPC_RMID): allowed to its owner or creator.
+pub fn ipc_remove(kind: Ipc, id: libc::c_int) -> io::Result<()> {
+    // SAFETY: IPC_RMID takes no buffer (a null one is allowed); `id` is only a number.
+    check(unsafe {
+        match kind {
+            Ipc::Shm => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            Ipc::Sem => libc::semctl(id, 0, libc::IPC_RMID),
+            Ipc::Msg => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+        }
+    })
+    .map(drop)
+}

@@ -15,8 +15,9 @@
 //! panic), destroyed when dropped.
 //!
 //! Inside, the runner and `optimus-launcher` run as the container's root with only
-//! the capabilities to change user and kill; the program runs as uid 10001 and
-//! can reach none of their files, descriptors or processes.
+//! the capabilities to change user and kill; the program runs as its container's
+//! own sandbox uid (no other container on the engine has it) and can reach none of
+//! their files, descriptors or processes.
 
 mod container;
 mod pool;
@@ -58,6 +59,10 @@ pub enum SandboxError {
     Runner(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// Every one of the sandbox uids is held by a container on this engine (or
+    /// others kept taking the free ones at the same moment).
+    #[error("no sandbox uid is free: the {0} of them are held by containers on this engine")]
+    NoUid(u32),
     #[error("the container did not finish within {0:?} of its limits")]
     Stalled(Duration),
     /// Judging the job panicked (a bug): the job is handed back, the slot goes on.
@@ -151,15 +156,15 @@ impl Sandbox {
         self.pool.as_ref()
     }
 
-    /// The memory limits of a container for these limits and inputs: while it
-    /// compiles, and while it runs tests. The inputs sit in the runner's tmpfs and
-    /// the outputs in memory files, all charged to the container, beside the program.
     /// A run's limits in this sandbox: the given time and memory, and the worker's
     /// output limit.
     pub fn limits(&self, time_limit_ms: u64, memory_limit_mb: u32) -> RunLimits {
         RunLimits { time_limit_ms, memory_limit_mb, output_limit: self.output_limit }
     }
 
+    /// The memory limits of a container for these limits and inputs: while it
+    /// compiles, and while it runs tests. The inputs sit in the runner's tmpfs and
+    /// the outputs in memory files, all charged to the container, beside the program.
     fn memory_for(&self, limits: RunLimits, inputs: usize) -> (i64, i64) {
         let step = |bytes: i64| (bytes + MEMORY_STEP - 1) / MEMORY_STEP * MEMORY_STEP;
         let run = step(

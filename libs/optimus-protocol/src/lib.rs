@@ -21,10 +21,25 @@ use std::fmt;
 /// Bumped whenever the format changes; images carry the version they speak.
 pub const VERSION: u32 = 2;
 
-/// The uid (and gid) a sandboxed program runs as: the launcher drops to it, the
-/// worker's `/work` tmpfs belongs to it, and the base image's `sandbox` user has it
-/// (`optimus-cli build-image` passes it to `dockerfiles/base/Dockerfile`).
+/// The first of the uids (each also a gid) sandboxed programs run as. Every
+/// container has one of them for its whole life, chosen by the worker so that no
+/// other container on the engine holds it: the kernel's per-user limits (inotify
+/// instances, pipe buffer pages, pending signals, message-queue bytes) are then
+/// per container, not shared by every tenant's concurrent jobs. The launcher drops
+/// to it, the worker's `/work` tmpfs belongs to it, and the base image names each
+/// one (`optimus-cli build-image` passes both numbers to `dockerfiles/base/Dockerfile`).
 pub const SANDBOX_UID: u32 = 10001;
+/// How many sandbox uids there are: `SANDBOX_UID .. SANDBOX_UID + SANDBOX_USERS`,
+/// more than the containers one engine runs at once.
+pub const SANDBOX_USERS: u32 = 1024;
+/// The container's environment variable that gives the launcher its uid.
+pub const SANDBOX_UID_ENV: &str = "OPTIMUS_SANDBOX_UID";
+
+/// `raw` as a sandbox uid, if it is one (never root, never outside the range).
+pub fn sandbox_uid(raw: &str) -> Option<u32> {
+    let uid: u32 = raw.trim().parse().ok()?;
+    (SANDBOX_UID..SANDBOX_UID + SANDBOX_USERS).contains(&uid).then_some(uid)
+}
 
 /// Compiler output kept, in bytes.
 pub const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;

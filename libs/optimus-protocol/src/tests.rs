@@ -109,3 +109,12 @@ fn caps_allow_one_byte_past_the_output_limit() {
     assert!(matches!(p.next_report(), Ok(Some(Report::Test(t))) if t.stdout.len() == 17));
     assert_eq!(Caps::for_output_limit(usize::MAX).stream, usize::MAX);
 }
+
+#[test]
+fn a_sandbox_uid_is_one_of_the_range_and_never_root() {
+    assert_eq!(sandbox_uid("10001"), Some(SANDBOX_UID));
+    assert_eq!(sandbox_uid(&(SANDBOX_UID + SANDBOX_USERS - 1).to_string()), Some(SANDBOX_UID + SANDBOX_USERS - 1));
+    for bad in ["0", "10000", &(SANDBOX_UID + SANDBOX_USERS).to_string(), "-1", "", "x", "4294967296"] {
+        assert_eq!(sandbox_uid(bad), None, "{bad:?}");
+    }
+}

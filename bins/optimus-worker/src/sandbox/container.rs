@@ -1,6 +1,7 @@
 //! The container lifecycle: create a hardened container of a language's image,
-//! start it, remove it (a guard, so it happens on every path out), and sweep the
-//! ones a killed worker left. The only code that creates or removes containers.
+//! with a sandbox uid of its own, start it, remove it (a guard, so it happens on
+//! every path out), and sweep the ones a killed worker left. The only code that
+//! creates or removes containers.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use optimus_common::LanguageConfig;
-use optimus_protocol::SANDBOX_UID;
+use optimus_protocol::{SANDBOX_UID, SANDBOX_UID_ENV, SANDBOX_USERS};
 use tokio::time::Instant;
 
 use super::{SandboxError, STALL_GRACE};
@@ -26,6 +27,12 @@ const LABEL_WORKER: &str = "optimus.worker";
 /// Which deployment (which Redis) a container belongs to: only that deployment's
 /// workers know whether its owner is alive.
 const LABEL_DEPLOYMENT: &str = "optimus.deployment";
+/// The sandbox uid the container's programs run as.
+pub(super) const LABEL_UID: &str = "optimus.uid";
+
+/// How many times a create looks for a uid no other container holds before it
+/// gives up (another worker took the same one at the same moment each time).
+const UID_ATTEMPTS: usize = 8;
 
 /// The runner and launcher run as the container's root with these capabilities
 /// only: to become the sandbox user, to kill what it leaves, and to run above the
@@ -101,34 +108,85 @@ impl Lease {
     }
 }
 
-/// Creates and starts a container; it is removed when the returned lease drops.
+/// The sandbox uids held by the sandbox containers on this engine (of every
+/// deployment and language: they share the kernel), with the ids of their holders.
+/// A container from before uids were per container holds the first one.
+async fn uids_in_use(docker: &Docker, only: Option<u32>) -> Result<Vec<(u32, String)>, SandboxError> {
+    let mut labels = vec![format!("{LABEL_SANDBOX}=1")];
+    labels.extend(only.map(|uid| format!("{LABEL_UID}={uid}")));
+    let filters = HashMap::from([("label", labels)]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let held = docker.list_containers(Some(options)).await?.into_iter().filter_map(|c| {
+        let labels = c.labels.unwrap_or_default();
+        if labels.get(LABEL_SANDBOX).map(String::as_str) != Some("1") {
+            return None;
+        }
+        let uid = labels.get(LABEL_UID).and_then(|u| optimus_protocol::sandbox_uid(u)).unwrap_or(SANDBOX_UID);
+        Some((uid, c.id.unwrap_or_default()))
+    });
+    Ok(held.filter(|(uid, _)| only.is_none_or(|o| o == *uid)).collect())
+}
+
+/// A sandbox uid that none of `taken` is, picked at random (so that two workers
+/// choosing at once rarely collide); `None` when every one is taken.
+fn pick_uid(taken: &[(u32, String)]) -> Option<u32> {
+    let taken: std::collections::HashSet<u32> = taken.iter().map(|(uid, _)| *uid).collect();
+    let start = (uuid::Uuid::new_v4().as_u128() % u128::from(SANDBOX_USERS)) as u32;
+    (0..SANDBOX_USERS).map(|i| SANDBOX_UID + (start + i) % SANDBOX_USERS).find(|uid| !taken.contains(uid))
+}
+
+/// Creates and starts a container whose programs run as a sandbox uid that no
+/// other container on the engine holds; it is removed when the returned lease drops.
+///
+/// The uid is claimed by the container's label: a worker lists the uids in use,
+/// creates its container with a free one, then lists that uid's holders again.
+/// Of two containers created with the same uid at once, the one whose worker
+/// listed last sees the other, so at least one of them gives its uid up and tries
+/// another; a uid is never held by two started containers.
 pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, SandboxError> {
+    for _ in 0..UID_ATTEMPTS {
+        let Some(uid) = pick_uid(&uids_in_use(docker, None).await?) else {
+            return Err(SandboxError::NoUid(SANDBOX_USERS));
+        };
+        let lease = create_as(docker, &spec, uid).await?;
+        if uids_in_use(docker, Some(uid)).await?.iter().all(|(_, id)| *id == lease.id) {
+            docker.start_container(&lease.id, None::<StartContainerOptions>).await?;
+            return Ok(lease);
+        }
+        lease.remove().await;
+    }
+    Err(SandboxError::NoUid(SANDBOX_USERS))
+}
+
+/// Creates (does not start) a container whose programs run as `uid`.
+async fn create_as(docker: &Docker, spec: &Spec<'_>, uid: u32) -> Result<Lease, SandboxError> {
     let lang = spec.language;
     let mut labels = HashMap::from([
         (LABEL_SANDBOX.to_string(), "1".to_string()),
         (LABEL_LANGUAGE.to_string(), lang.name.clone()),
         (LABEL_WORKER.to_string(), spec.worker.to_string()),
         (LABEL_DEPLOYMENT.to_string(), spec.deployment.to_string()),
+        (LABEL_UID.to_string(), uid.to_string()),
     ]);
-    labels.extend(spec.labels.into_iter().map(|(k, v)| (k.to_string(), v)));
+    labels.extend(spec.labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
     // What is written to a tmpfs is charged to the memory limit anyway; the sizes
     // only keep one place from taking all of it, and the inode caps bound what a
     // wipe has to remove. /judge holds a job's inputs: the API's caps allow 100 MiB.
     let tmpfs = HashMap::from([
         ("/judge".to_string(), "rw,noexec,nosuid,nodev,size=256m,mode=0700".to_string()),
         ("/box".to_string(), "rw,exec,nosuid,nodev,size=256m,mode=0755".to_string()),
-        (
-            "/work".to_string(),
-            format!("rw,exec,nosuid,nodev,size=256m,nr_inodes=65536,uid={uid},gid={uid},mode=0755", uid = SANDBOX_UID),
-        ),
+        ("/work".to_string(), format!("rw,exec,nosuid,nodev,size=256m,nr_inodes=65536,uid={uid},gid={uid},mode=0755")),
         ("/tmp".to_string(), "rw,exec,nosuid,nodev,size=64m,nr_inodes=65536,mode=1777".to_string()),
     ]);
     let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
     // System V IPC outlives processes: segments go with their last user, and there
-    // are no message queues, so no test can leave data for a later one there.
+    // are no semaphore sets (SEMMNI, the last of kernel.sem, is 0) and no message
+    // queues, so no test can leave data for a later one there; the launcher's wipe
+    // checks /proc/sysvipc as well.
     let sysctls = HashMap::from([
         ("kernel.shm_rmid_forced".to_string(), "1".to_string()),
         ("kernel.msgmni".to_string(), "0".to_string()),
+        ("kernel.sem".to_string(), "0 0 0 0".to_string()),
     ]);
     let host = HostConfig {
         memory: Some(spec.memory),
@@ -153,7 +211,7 @@ pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, San
         cmd: Some(vec![INIT.into(), "init".into()]),
         user: Some("0:0".into()),
         working_dir: Some("/".into()),
-        env: Some(vec!["LANG=C.UTF-8".into()]),
+        env: Some(vec!["LANG=C.UTF-8".into(), format!("{SANDBOX_UID_ENV}={uid}")]),
         labels: Some(labels),
         network_disabled: Some(true),
         host_config: Some(host),
@@ -169,9 +227,7 @@ pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, San
         }
         other => other?,
     };
-    let lease = Lease { docker: docker.clone(), id: created.id };
-    docker.start_container(&lease.id, None::<StartContainerOptions>).await?;
-    Ok(lease)
+    Ok(Lease { docker: docker.clone(), id: created.id })
 }
 
 /// Force-removes a container and waits until the engine has let it go.
@@ -228,4 +284,23 @@ pub(super) async fn sweep(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picked_uid_is_free_and_in_range() {
+        let all: Vec<(u32, String)> = (SANDBOX_UID..SANDBOX_UID + SANDBOX_USERS).map(|u| (u, String::new())).collect();
+        assert_eq!(pick_uid(&all), None);
+        let last = SANDBOX_UID + SANDBOX_USERS - 1;
+        assert_eq!(pick_uid(&all[..all.len() - 1]), Some(last));
+        for _ in 0..100 {
+            let uid = pick_uid(&all[1..]).unwrap();
+            assert_eq!(uid, SANDBOX_UID);
+            let uid = pick_uid(&[]).unwrap();
+            assert!(optimus_protocol::sandbox_uid(&uid.to_string()).is_some());
+        }
+    }
 }
