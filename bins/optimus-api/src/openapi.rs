@@ -51,6 +51,8 @@ pub struct CancelAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobSummary>,
+    /// The `cursor` of the next page, when there may be one (`null`: this was the last).
+    pub next: Option<String>,
 }
 
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobRequest,
@@ -73,11 +75,12 @@ fn submit() {}
         ("limit" = Option<usize>, Query, description = "1 to 100 (20)"),
         ("status" = Option<JobStatus>, Query, description = "Only jobs in this status"),
         ("language" = Option<String>, Query, description = "Only jobs of this language"),
+        ("cursor" = Option<String>, Query, description = "Where to go on: the `next` of the page before"),
     ),
     responses(
         (status = 200, description = "The caller's newest jobs", body = JobList),
         (status = 401, description = "No key, or an unknown one", body = ErrorBody),
-        (status = 422, description = "An unknown parameter, status or language, or a limit out of range", body = ErrorBody),
+        (status = 422, description = "An unknown parameter, status, language or cursor, or a limit out of range", body = ErrorBody),
     ))]
 fn list() {}
 

@@ -19,7 +19,8 @@
 //! | `optimus:owner:<key id>:active` | set | ids of that key's jobs that are queued or running |
 //! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
 //! | `optimus:events:<id>` | stream | the job's events, in order (`type` and JSON `data` per entry); expires with the job |
-//! | `optimus:jobs:recent` | sorted set | the newest job ids, scored by creation time (ms); the last 10,000 |
+//! | `optimus:owner:<key id>:recent` | sorted set | that key's newest job ids, scored by creation time (ms); the last 10,000 |
+//! | `optimus:jobs:recent` | sorted set | the newest ids of jobs of no one (anonymous), scored and kept the same way |
 //! | `optimus:callbacks` | sorted set | ids of jobs whose callback is still to be delivered, scored by when to look next (ms) |
 //! | `optimus:stats` | hash | counters that outlive any one process (`callbacks_delivered`, `callbacks_failed`) |
 //!
@@ -90,8 +91,14 @@ pub fn events(id: Uuid) -> String {
     format!("{PREFIX}:events:{id}")
 }
 
-pub fn recent_jobs() -> String {
-    format!("{PREFIX}:jobs:recent")
+/// The index of one owner's newest jobs (`""`: nobody's), which `GET /jobs` reads:
+/// a caller's list costs what its own jobs cost, whatever others submit.
+pub fn recent_jobs(owner: &str) -> String {
+    if owner.is_empty() {
+        format!("{PREFIX}:jobs:recent")
+    } else {
+        format!("{PREFIX}:owner:{owner}:recent")
+    }
 }
 
 pub fn callbacks() -> String {
@@ -115,6 +122,8 @@ pub struct JobKeys {
     pub dead: String,
     /// The owner's set of queued and running jobs (unused for nobody's jobs).
     pub active: String,
+    /// The index of the owner's newest jobs (nobody's have one too).
+    pub recent: String,
 }
 
 impl JobKeys {
@@ -128,6 +137,7 @@ impl JobKeys {
             retry: retry(language),
             dead: dead(language),
             active: owner_active(owner),
+            recent: recent_jobs(owner),
         }
     }
 }
@@ -144,6 +154,8 @@ mod tests {
         assert_eq!(keys.events, "optimus:events:6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41");
         assert_eq!((keys.queue.as_str(), keys.retry.as_str()), ("optimus:queue:python", "optimus:retry:python"));
         assert_eq!((keys.dead.as_str(), keys.active.as_str()), ("optimus:dead:python", "optimus:owner:k1:active"));
+        assert_eq!(keys.recent, "optimus:owner:k1:recent");
+        assert_eq!(JobKeys::new(id, "python", "").recent, "optimus:jobs:recent");
     }
 
     /// The table in this module's header is the schema: every key function's
@@ -169,7 +181,8 @@ mod tests {
             owner_active("<key id>"),
             owner_rate("<key id>"),
             events(id),
-            recent_jobs(),
+            recent_jobs("<key id>"),
+            recent_jobs(""),
             callbacks(),
             stats(),
         ];

@@ -3,7 +3,7 @@
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome, Origin};
+use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome, ListCursor, Origin};
 use optimus_common::JobStatus;
 use serde_json::json;
 use uuid::Uuid;
@@ -153,18 +153,20 @@ pub struct ListQuery {
     limit: Option<usize>,
     status: Option<String>,
     language: Option<String>,
+    cursor: Option<String>,
 }
 
-/// `GET /jobs?limit=&status=&language=`: the caller's newest jobs, newest first,
-/// with their summaries (no specs, no test bodies), from the index of the last
-/// 10,000 jobs.
+/// `GET /jobs?limit=&status=&language=&cursor=`: the caller's newest jobs, newest
+/// first, with their summaries (no specs, no test bodies), from the caller's own
+/// index of its last 10,000 jobs (and that of jobs of no one). `next`, when there
+/// may be more, is the `cursor` of the next page.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(q) = query.map_err(|e| {
-        ApiError::invalid("invalid_query", format!("{}; accepted: limit, status, language", e.body_text()))
+        ApiError::invalid("invalid_query", format!("{}; accepted: limit, status, language, cursor", e.body_text()))
     })?;
     let limit = q.limit.unwrap_or(LIST_DEFAULT);
     if !(1..=LIST_MAX).contains(&limit) {
@@ -190,6 +192,15 @@ pub async fn list(
             ));
         }
     }
-    let jobs = state.store.recent(&caller, limit, status, q.language.as_deref()).await?;
-    Ok(axum::Json(json!({ "jobs": jobs })))
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            ListCursor::parse(c).ok_or_else(|| {
+                ApiError::invalid("invalid_cursor", format!("'{c}' is not a cursor: pass a page's `next` as it came"))
+            })
+        })
+        .transpose()?;
+    let page = state.store.recent(&caller, limit, status, q.language.as_deref(), cursor.as_ref()).await?;
+    Ok(axum::Json(json!({ "jobs": page.jobs, "next": page.next.map(|c| c.to_string()) })))
 }

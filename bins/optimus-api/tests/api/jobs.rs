@@ -223,3 +223,111 @@ async fn metrics_count_requests_by_route_pattern_with_bounded_labels() {
     assert!(text.contains(r#"optimus_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
     assert!(text.contains(r#"optimus_http_requests_total{method="GET",route="/jobs/{id}",status="404"} 1"#), "{text}");
 }
+
+/// Calls of `command` Redis has served so far.
+async fn calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `GET /jobs` reads the caller's own index: another key's thousands of jobs cost
+/// a key with three nothing, and pages (with a cursor) walk a long list exactly once.
+#[tokio::test]
+async fn a_job_list_costs_the_callers_own_jobs_and_pages_through_them() {
+    let app = crate::helpers::spawn_app_configured(
+        |_, registry| {
+            let mut python = registry.remove("python").unwrap();
+            python.max_queue_depth = 5000;
+            registry.add(python).unwrap();
+        },
+        |api| api.auth = optimus_api::config::Auth::Required,
+    )
+    .await;
+    let (_, alice) = app.store.add_key("alice", 0, 0).await.unwrap();
+    let (bob_key, bob) = app.store.add_key("bob", 0, 0).await.unwrap();
+    let submit = |key: &str| {
+        let req = app.http.post(format!("{}/jobs", app.base)).bearer_auth(key).json(&python_job());
+        async move {
+            let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            body["job_id"].as_str().unwrap().to_string()
+        }
+    };
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(submit(&alice).await);
+    }
+    let mut bobs = Vec::new();
+    for _ in 0..150 {
+        bobs.extend(futures_util::future::join_all((0..16).map(|_| submit(&bob))).await);
+    }
+    let list = |key: &str, query: &str| {
+        let req = app.http.get(format!("{}/jobs?{query}", app.base)).bearer_auth(key);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let client = redis::Client::open(app.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+
+    // Alice's list reads her three records, not bob's 2,400.
+    let before = calls(&mut conn, "hmget").await;
+    let (status, page) = list(&alice, "limit=100").await;
+    let read = calls(&mut conn, "hmget").await - before;
+    let ids: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
+    assert_eq!((status, ids.len()), (200, 3), "{page}");
+    assert!(mine.iter().all(|id| ids.contains(&id.as_str())));
+    assert!(page["next"].is_null(), "{page}");
+    assert!(read <= 3, "alice's list read {read} records");
+
+    // A filter that matches nothing looks at a bounded part of bob's index per
+    // page, and says where to go on.
+    let before = calls(&mut conn, "hmget").await;
+    let (_, page) = list(&bob, "status=running").await;
+    let read = calls(&mut conn, "hmget").await - before;
+    assert_eq!(page["jobs"], json!([]), "{page}");
+    assert!(page["next"].is_string(), "{page}");
+    assert!(read <= optimus_common::store::LIST_SCAN_MAX as u64, "{read} records read for one page");
+
+    // Pages of 100 give every one of bob's jobs once, newest first, then stop.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=100&cursor={c}"),
+            None => "limit=100".to_string(),
+        };
+        let (status, page) = list(&bob, &query).await;
+        assert_eq!(status, 200, "{page}");
+        let jobs = page["jobs"].as_array().unwrap();
+        seen.extend(
+            jobs.iter()
+                .map(|j| (j["created_at"].as_str().unwrap().to_string(), j["job_id"].as_str().unwrap().to_string())),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+        assert!(seen.len() <= bobs.len(), "the pages never end");
+    }
+    let mut ids: Vec<&String> = seen.iter().map(|(_, id)| id).collect();
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "not newest first");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), bobs.len(), "{} distinct of {} listed", ids.len(), seen.len());
+    assert_eq!(seen.len(), bobs.len());
+
+    // An expired job's entry goes from the index when a list meets it.
+    let newest = &seen[0].1;
+    let _: () = conn.del(keys::job(newest.parse().unwrap())).await.unwrap();
+    let (_, page) = list(&bob, "limit=100").await;
+    assert!(page["jobs"].as_array().unwrap().iter().all(|j| j["job_id"] != newest.as_str()), "{newest} listed");
+    let left: usize = conn.zcard(keys::recent_jobs(&bob_key.id)).await.unwrap();
+    assert_eq!(left, bobs.len() - 1, "the expired entry is still indexed");
+
+    let (status, body) = list(&bob, "cursor=yesterday").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_cursor")), "{body}");
+}

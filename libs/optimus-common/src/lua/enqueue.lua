@@ -1,6 +1,6 @@
 -- Stores a new job and queues it, or neither, after the owner's limits allow it.
 -- KEYS[1] job record   KEYS[2] language queue   KEYS[3] owner's active set   KEYS[4] owner's rate state
--- KEYS[5] the job's event stream   KEYS[6] the index of recent jobs   KEYS[7] the set of callbacks owed
+-- KEYS[5] the job's event stream   KEYS[6] the owner's index of recent jobs   KEYS[7] the set of callbacks owed
 -- ARGV[1] job id   ARGV[2] spec (JSON)   ARGV[3] language   ARGV[4] created_at   ARGV[5] max queue depth
 -- ARGV[6] owner key id ('' anonymous: KEYS[3], KEYS[4] unused)   ARGV[7] jobs per minute (0: no limit)
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use redis::AsyncCommands;
 use uuid::Uuid;
 
@@ -118,6 +118,9 @@ impl Store {
         let key_id = caller.key_id();
         let job = JobKeys::new(id, &lang.name, key_id);
         let mut conn = self.conn();
+        // One reading of the clock: the record's creation time and its place in the
+        // recent index agree to the millisecond.
+        let created = Utc::now();
         let (code, retry_after_ms): (i64, u64) = self
             .scripts
             .enqueue
@@ -126,17 +129,17 @@ impl Store {
             .key(&job.active)
             .key(keys::owner_rate(key_id))
             .key(&job.events)
-            .key(keys::recent_jobs())
+            .key(&job.recent)
             .key(keys::callbacks())
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&lang.name)
-            .arg(now())
+            .arg(created.to_rfc3339_opts(SecondsFormat::Millis, true))
             .arg(lang.max_queue_depth)
             .arg(key_id)
             .arg(rate)
             .arg(max_active)
-            .arg(Utc::now().timestamp_millis())
+            .arg(created.timestamp_millis())
             .arg(RECENT_JOBS_KEPT)
             .arg(origin.map_or("", |o| o.json.as_str()))
             .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })

@@ -43,7 +43,9 @@ use uuid::Uuid;
 pub use self::api_keys::KeyError;
 pub use self::jobs::{CancelOutcome, Claimed, EnqueueOutcome, JobRef};
 pub use self::retries::{Backoff, DeadLetter, RequeueOutcome, ReviveOutcome};
-pub use self::views::{EventReader, JobEvent, JobSummary, MemoryUse, ResultSummary, RECENT_JOBS_KEPT};
+pub use self::views::{
+    EventReader, JobEvent, JobPage, JobSummary, ListCursor, MemoryUse, ResultSummary, LIST_SCAN_MAX, RECENT_JOBS_KEPT,
+};
 pub use self::workers::Popper;
 pub use crate::auth::Caller;
 pub use crate::job::Origin;

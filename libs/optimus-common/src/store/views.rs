@@ -15,8 +15,15 @@ use crate::job::JobStatus;
 use crate::keys;
 use crate::verdict::JobResult;
 
-/// How many jobs the index of recent jobs keeps (`GET /jobs` pages through it).
+/// How many jobs each owner's index of recent jobs keeps (`GET /jobs` pages through it).
 pub const RECENT_JOBS_KEPT: usize = 10_000;
+
+/// The most entries of one index a job list looks at for one page: a filter that
+/// matches little costs this, not the whole index; the page's `next` goes on.
+pub const LIST_SCAN_MAX: usize = 1_000;
+
+/// Index entries read per round trip while filtering.
+const SCAN_PAGE: usize = 200;
 
 /// The fields of a job record that a job list's row shows.
 const SUMMARY_FIELDS: [&str; 9] =
@@ -166,47 +173,157 @@ impl Store {
     }
 
     /// The newest jobs (at most `limit`), newest first, as the job list shows them:
-    /// `caller`'s own (and those of no one), of `status` and `language` when given.
+    /// `caller`'s own (and those of no one), of `status` and `language` when given,
+    /// below `after` when given. Reads the caller's own index and nobody's, never
+    /// another key's: without filters a page costs O(`limit`) reads; with filters at
+    /// most [`LIST_SCAN_MAX`] entries of each index are looked at, and the page's
+    /// `next` says where to go on. Entries of jobs that expired are dropped from
+    /// the index on the way.
     pub async fn recent(
         &self,
         caller: &Caller,
         limit: usize,
         status: Option<JobStatus>,
         language: Option<&str>,
-    ) -> Result<Vec<JobSummary>, StoreError> {
-        let mut conn = self.conn();
+        after: Option<&ListCursor>,
+    ) -> Result<JobPage, StoreError> {
+        let mut owners = vec![caller.key_id()];
+        if !caller.key_id().is_empty() {
+            owners.push("");
+        }
+        let filter = |summary: &JobSummary, owner: Option<&str>| {
+            owner.is_none_or(|o| o == caller.key_id())
+                && status.is_none_or(|s| s == summary.status)
+                && language.is_none_or(|l| l == summary.language)
+        };
+        let filtered = status.is_some() || language.is_some();
         let mut found = Vec::new();
-        // Read in pages, since filters drop some; the index holds RECENT_JOBS_KEPT at most.
-        let mut offset = 0isize;
-        const PAGE: isize = 200;
-        while found.len() < limit {
-            let ids: Vec<String> = conn.zrevrange(keys::recent_jobs(), offset, offset + PAGE - 1).await?;
-            if ids.is_empty() {
-                break;
-            }
-            offset += PAGE;
-            let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
-            let mut pipe = redis::pipe();
-            for id in &ids {
-                pipe.cmd("HMGET").arg(keys::job(*id)).arg(&SUMMARY_FIELDS[..]);
-            }
-            let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
-            for (&id, row) in ids.iter().zip(rows) {
-                let Some(summary) = JobSummary::from_row(id, &row) else { continue };
-                if row[7].as_deref().is_some_and(|owner| owner != caller.key_id())
-                    || status.is_some_and(|s| s != summary.status)
-                    || language.is_some_and(|l| l != summary.language)
-                {
-                    continue;
-                }
-                found.push(summary);
-                if found.len() == limit {
-                    break;
-                }
+        // Everything at or above `boundary` has been looked at in every index.
+        let mut boundary: Option<ListCursor> = None;
+        for owner in owners {
+            let scan = self.scan_recent(owner, limit, filtered, after, &filter).await?;
+            found.extend(scan.matches);
+            if let Some(cut) = scan.cut {
+                boundary = Some(boundary.map_or(cut.clone(), |b| b.max(cut)));
             }
         }
-        Ok(found)
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        if let Some(b) = &boundary {
+            found.retain(|(at, _)| at >= b);
+        }
+        found.truncate(limit);
+        let next = if found.len() == limit { found.last().map(|(at, _)| at.clone()) } else { boundary };
+        Ok(JobPage { jobs: found.into_iter().map(|(_, s)| s).collect(), next })
     }
+
+    /// One index's part of [`recent`](Self::recent).
+    async fn scan_recent(
+        &self,
+        owner: &str,
+        limit: usize,
+        filtered: bool,
+        after: Option<&ListCursor>,
+        keep: &impl Fn(&JobSummary, Option<&str>) -> bool,
+    ) -> Result<Scan, StoreError> {
+        let mut conn = self.conn();
+        let key = keys::recent_jobs(owner);
+        let max = after.map_or_else(|| "+inf".to_string(), |c| c.created_ms.to_string());
+        let mut scan = Scan { matches: Vec::new(), cut: None };
+        let (mut scanned, mut offset, mut expired) = (0usize, 0isize, Vec::new());
+        // A job queued meanwhile moves the entries down by one: seen twice, kept once.
+        let mut seen = std::collections::HashSet::new();
+        let mut last = None;
+        'pages: loop {
+            // Unfiltered, every live entry matches: read only what the page needs.
+            let want = if filtered { SCAN_PAGE } else { (limit - scan.matches.len()).clamp(1, SCAN_PAGE) };
+            let count = want.min(LIST_SCAN_MAX - scanned);
+            if count == 0 {
+                scan.cut = last;
+                break;
+            }
+            let rows: Vec<(String, f64)> =
+                conn.zrevrangebyscore_limit_withscores(&key, &max, "-inf", offset, count as isize).await?;
+            let got = rows.len();
+            offset += got as isize;
+            scanned += got;
+            let rows: Vec<(Uuid, ListCursor)> = rows
+                .into_iter()
+                .filter_map(|(id, score)| {
+                    let at = ListCursor { created_ms: score as i64, id: id.clone() };
+                    // Equal times come in descending id order: skip up to the cursor.
+                    Some((Uuid::parse_str(&id).ok()?, at)).filter(|(_, at)| after.is_none_or(|c| at < c))
+                })
+                .filter(|(id, _)| seen.insert(*id))
+                .collect();
+            let mut pipe = redis::pipe();
+            for (id, _) in &rows {
+                pipe.cmd("HMGET").arg(keys::job(*id)).arg(&SUMMARY_FIELDS[..]);
+            }
+            let records: Vec<Vec<Option<String>>> =
+                if rows.is_empty() { Vec::new() } else { pipe.query_async(&mut conn).await? };
+            for ((id, at), row) in rows.into_iter().zip(records) {
+                last = Some(at.clone());
+                if row.iter().all(Option::is_none) {
+                    expired.push(id.to_string());
+                    continue;
+                }
+                let Some(summary) = JobSummary::from_row(id, &row) else { continue };
+                if keep(&summary, row[7].as_deref()) {
+                    scan.matches.push((at, summary));
+                    if scan.matches.len() == limit {
+                        scan.cut = last;
+                        break 'pages;
+                    }
+                }
+            }
+            if got < count {
+                // The index's end: it was read whole.
+                break;
+            }
+        }
+        if !expired.is_empty() {
+            let _: i64 = conn.zrem(&key, &expired).await?;
+        }
+        Ok(scan)
+    }
+}
+
+/// A position in the recent-jobs indexes: a job's creation time (ms) and id. Lists
+/// run from the newest (the greatest) down; a page's `next` is its last job's
+/// position, and the next page starts below it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListCursor {
+    pub created_ms: i64,
+    pub id: String,
+}
+
+impl ListCursor {
+    /// `<created ms>_<job id>`, as [`fmt::Display`] writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (ms, id) = text.split_once('_')?;
+        Some(ListCursor { created_ms: ms.parse().ok()?, id: Uuid::parse_str(id).ok()?.to_string() })
+    }
+}
+
+impl std::fmt::Display for ListCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.created_ms, self.id)
+    }
+}
+
+/// One page of a job list.
+#[derive(Debug)]
+pub struct JobPage {
+    pub jobs: Vec<JobSummary>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<ListCursor>,
+}
+
+/// What one index gave a listing: its matches, and where it stopped looking
+/// (`None`: it was read to its end).
+struct Scan {
+    matches: Vec<(ListCursor, JobSummary)>,
+    cut: Option<ListCursor>,
 }
 
 /// Blocking reads of many jobs' event streams at once, on a connection of its
