@@ -49,7 +49,7 @@ async fn scenario(name: &str, base: &str, key: &str) -> Value {
 async fn judge0_sdk_and_pistonapi_work_unchanged() {
     let mut stack = stack_api(&["python"], |api| api.auth = optimus_api::config::Auth::Required).await;
     // Keys are required: the SDK must send one as X-Auth-Token.
-    let (_, key) = stack.store.add_key("sdk", 0, 0).await.unwrap();
+    let (_, key) = stack.store.add_key("sdk", 0, optimus_common::Quota::NONE).await.unwrap();
 
     let run = scenario("judge0_run", &stack.base, &key).await;
     assert_eq!(run["about"], "1.13.1");
@@ -60,7 +60,7 @@ async fn judge0_sdk_and_pistonapi_work_unchanged() {
     assert!(run["submission"]["time"].as_f64().is_some() && run["submission"]["memory"].as_f64().unwrap() > 0.0);
 
     // Another key's submission does not exist for this one.
-    let (_, other) = stack.store.add_key("other", 0, 0).await.unwrap();
+    let (_, other) = stack.store.add_key("other", 0, optimus_common::Quota::NONE).await.unwrap();
     let token = run["submission"]["token"].as_str().unwrap();
     let res = reqwest::Client::new()
         .get(format!("{}/judge0/submissions/{token}", stack.base))

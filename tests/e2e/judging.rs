@@ -406,13 +406,18 @@ async fn arguments_and_extra_files_reach_the_program() {
 const FLOODING_CHECKER: &str =
     "import sys\nflood = '\\x01' * 1_000_000\nsys.stdout.write(flood)\nsys.stderr.write(flood)\n";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_flooding_checker_is_held_to_the_jobs_output_budget() {
-    let mut stack = stack(&["python"]).await;
+/// Four tests of `print(1)`, judged by [`FLOODING_CHECKER`].
+fn flooded_job() -> Value {
     let tests = json!([{"input": ""}, {"input": ""}, {"input": ""}, {"input": ""}]);
     let mut flooded = job("python", "print(1)\n", tests);
     flooded["checker"] = json!({"language": "python", "source_code": FLOODING_CHECKER});
-    let done = stack.run(&flooded).await;
+    flooded
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_checker_is_held_to_the_jobs_output_budget() {
+    let mut stack = stack(&["python"]).await;
+    let done = stack.run(&flooded_job()).await;
     let result = expect(&done, "accepted");
     assert_eq!(result["outputs_cut"], json!(true), "{}", summary(&done));
     assert!(field(&result, 0, "checker_message").as_str().is_some_and(|m| m.starts_with('\u{1}')));
@@ -435,5 +440,31 @@ async fn a_flooding_checker_is_held_to_the_jobs_output_budget() {
         held <= 2 * budget as u64 * 5 / 4 + 64 * 1024,
         "Redis holds {held} bytes for this job; the budget is {budget}"
     );
+    stack.stop().await;
+}
+
+/// An owner near its quota gets the room it has left as its output budget: the
+/// flooding checker's job, for anonymous callers with 2 MiB between them, keeps
+/// what fits in 2 MiB (record, result and events as Redis holds them).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_near_its_quota_stores_only_what_fits_in_it() {
+    let quota = 2u64 << 20;
+    let mut stack = crate::helpers::stack_api(&["python"], |api| {
+        api.anonymous_quota = optimus_common::Quota { max_active: 0, max_bytes: quota }
+    })
+    .await;
+    let done = stack.run(&flooded_job()).await;
+    let result = expect(&done, "accepted");
+    assert_eq!(result["outputs_cut"], json!(true), "{}", summary(&done));
+    let served = serde_json::to_string(&done).unwrap().len() as u64;
+    assert!(served <= quota / 2 + 16 * 1024, "the record as served is {served} bytes");
+    let mut redis = redis::Client::open(stack.redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let held: i64 = redis::cmd("HGET")
+        .arg(optimus_common::keys::owner_bytes(""))
+        .arg("total")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(held as u64 <= quota * 5 / 4 + 64 * 1024, "the ledger holds {held} bytes of a {quota} quota");
     stack.stop().await;
 }

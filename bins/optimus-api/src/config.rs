@@ -46,9 +46,14 @@ pub struct ApiConfig {
     /// `OPTIMUS_MAX_STREAMS_PER_KEY`, default 1000: live event streams one key (or
     /// all anonymous callers together) may have open; 429 past it.
     pub max_streams_per_key: usize,
-    /// `OPTIMUS_REDIS_MEMORY_HIGH_PERCENT`, default 90: new jobs are refused (503)
-    /// while Redis uses this share of its `maxmemory` or more, before it runs out.
+    /// `OPTIMUS_REDIS_MEMORY_HIGH_PERCENT`, default 90: a new job is refused (503)
+    /// when Redis would use this share of its `maxmemory` or more with it: checked
+    /// in the enqueue script, so a burst cannot pass it.
     pub redis_memory_high_percent: u8,
+    /// What anonymous callers together may hold: `OPTIMUS_ANONYMOUS_MAX_QUEUED`
+    /// (jobs queued or running, default 1000) and `OPTIMUS_ANONYMOUS_MAX_BYTES`
+    /// (bytes in Redis, default 256 MiB); 0 is no bound.
+    pub anonymous_quota: optimus_common::Quota,
     /// `OPTIMUS_CALLBACK_TARGETS`, default `public`: where Judge0 `callback_url`s
     /// may point: `public` addresses only, `any` (loopback and private networks
     /// too), or `off` (callbacks refused).
@@ -70,6 +75,7 @@ impl Default for ApiConfig {
             connections: crate::conn::ConnLimits::default(),
             max_streams_per_key: 1000,
             redis_memory_high_percent: 90,
+            anonymous_quota: optimus_common::Quota::DEFAULT,
             callback_targets: CallbackTargets::Public,
             callback_ports: CallbackPorts::default(),
         }
@@ -138,6 +144,10 @@ impl ApiConfig {
             },
             max_streams_per_key: env_or("OPTIMUS_MAX_STREAMS_PER_KEY", d.max_streams_per_key, "a whole number")?,
             redis_memory_high_percent: percent,
+            anonymous_quota: optimus_common::Quota {
+                max_active: env_or("OPTIMUS_ANONYMOUS_MAX_QUEUED", d.anonymous_quota.max_active, "a whole number")?,
+                max_bytes: env_or("OPTIMUS_ANONYMOUS_MAX_BYTES", d.anonymous_quota.max_bytes, "a number of bytes")?,
+            },
             callback_targets,
             callback_ports,
         })

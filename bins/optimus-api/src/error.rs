@@ -40,8 +40,15 @@ pub enum ApiError {
     KeyRevoked { name: String },
     #[error("this key may submit {per_min} jobs per minute; retry after {} s", retry_after.as_secs().max(1))]
     RateLimited { per_min: u32, retry_after: std::time::Duration },
-    #[error("this key has {max} jobs queued or running, its limit; wait for some to finish")]
-    TooManyActive { max: u32 },
+    #[error("{} {max} jobs queued or running, its limit; wait for some to finish{}", holder(*anonymous), raise(*anonymous, "--max-queued", "OPTIMUS_ANONYMOUS_MAX_QUEUED"))]
+    TooManyActive { max: u32, anonymous: bool },
+    #[error("{} {max_bytes} bytes of store space, its quota, and this job needs {needed} more; {}{}", holder_holds(*anonymous), match retry_after {
+        Some(after) => format!("its oldest finished job's results expire in {} s", after.as_secs().max(1)),
+        None => "its queued and running jobs hold all of it; wait for them to finish".to_string(),
+    }, raise(*anonymous, "--max-bytes", "OPTIMUS_ANONYMOUS_MAX_BYTES"))]
+    OverQuota { needed: u64, max_bytes: u64, retry_after: Option<std::time::Duration>, anonymous: bool },
+    #[error("this job alone needs {needed} bytes of store space, more than the {max_bytes} bytes {} may hold; send smaller tests or fewer of them{}", if *anonymous { "anonymous callers" } else { "this key" }, raise(*anonymous, "--max-bytes", "OPTIMUS_ANONYMOUS_MAX_BYTES"))]
+    JobOverQuota { needed: u64, max_bytes: u64, anonymous: bool },
     #[error("this key has {max} event streams open, its limit (OPTIMUS_MAX_STREAMS_PER_KEY); close one, or poll GET /jobs/{{id}}")]
     TooManyStreams { max: usize },
     #[error("job storage is full ({0}); new jobs are refused until it drains, retry later")]
@@ -83,6 +90,8 @@ impl ApiError {
             ApiError::CrossOrigin { .. } => (StatusCode::FORBIDDEN, "cross_origin"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManyActive { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_active_jobs"),
+            ApiError::OverQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "over_quota"),
+            ApiError::JobOverQuota { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "job_over_quota"),
             ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             ApiError::StorageFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
@@ -96,6 +105,9 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             ApiError::TooManyActive { .. } => Some(RETRY_AFTER_SECS),
+            ApiError::OverQuota { retry_after, .. } => {
+                Some(retry_after.map_or(RETRY_AFTER_SECS, |a| a.as_millis().div_ceil(1000).max(1) as u64))
+            }
             ApiError::Busy => Some(1),
             e if e.status_and_code().0 == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
             _ => None,
@@ -105,6 +117,32 @@ impl ApiError {
 
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: u64 = 5;
+
+/// Who a quota refusal is about.
+fn holder(anonymous: bool) -> &'static str {
+    if anonymous {
+        "anonymous callers together have"
+    } else {
+        "this key has"
+    }
+}
+
+fn holder_holds(anonymous: bool) -> &'static str {
+    if anonymous {
+        "anonymous callers together hold"
+    } else {
+        "this key holds"
+    }
+}
+
+/// How an operator raises the quota a refusal names.
+fn raise(anonymous: bool, flag: &str, env: &str) -> String {
+    if anonymous {
+        format!(" (an operator raises it with {env})")
+    } else {
+        format!(" (an operator makes a key with a larger one: `optimus-cli keys add {flag}`)")
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -52,7 +52,6 @@ pub struct AppState {
     pub registry: Arc<LanguageRegistry>,
     pub settings: Arc<Settings>,
     pub api: Arc<ApiConfig>,
-    pub memory: Arc<limits::MemoryWatch>,
     pub bodies: Arc<limits::BodyBudget>,
     pub connections: Arc<conn::Census>,
     pub streams: Arc<limits::StreamSlots>,
@@ -70,7 +69,6 @@ impl AppState {
             registry: Arc::new(registry),
             settings: Arc::new(settings),
             api: Arc::new(api),
-            memory: Arc::default(),
             events: Arc::default(),
             metrics: Arc::default(),
         }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -69,35 +69,6 @@ impl BodyBudget {
     /// Bytes of the budget free now.
     pub fn free(&self) -> usize {
         self.bytes.available_permits()
-    }
-}
-
-/// How long one reading of Redis's memory is trusted.
-const MEMORY_READING_TTL: Duration = Duration::from_secs(1);
-
-/// Redis's memory, read at most once a second whatever the rate of submissions.
-#[derive(Default)]
-pub struct MemoryWatch {
-    last: Mutex<Option<(Instant, u64, u64)>>,
-}
-
-impl MemoryWatch {
-    /// Refuses a new job while Redis uses `high_percent` of its `maxmemory` or more.
-    pub async fn admit(&self, state: &AppState) -> Result<(), ApiError> {
-        let cached = *self.last.locked();
-        let (used, max) = match cached {
-            Some((at, used, max)) if at.elapsed() < MEMORY_READING_TTL => (used, max),
-            _ => {
-                let m = state.store.memory().await?;
-                *self.last.locked() = Some((Instant::now(), m.used, m.max));
-                (m.used, m.max)
-            }
-        };
-        let high = max / 100 * u64::from(state.api.redis_memory_high_percent);
-        if max > 0 && used >= high {
-            return Err(ApiError::StorageFull(format!("{used} of {max} bytes in use")));
-        }
-        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ pub enum Refusal {
     QueueFull,
     RateLimited,
     TooManyActive,
+    OverQuota,
     StorageFull,
     StorageUnavailable,
 }
@@ -40,6 +41,7 @@ impl Refusal {
             Refusal::QueueFull => "queue_full",
             Refusal::RateLimited => "rate_limited",
             Refusal::TooManyActive => "too_many_active",
+            Refusal::OverQuota => "over_quota",
             Refusal::StorageFull => "storage_full",
             Refusal::StorageUnavailable => "storage_unavailable",
         }

@@ -62,10 +62,10 @@ pub struct JobList {
         (status = 401, description = "No key, or an unknown one", body = ErrorBody),
         (status = 403, description = "A revoked key", body = ErrorBody),
         (status = 408, description = "The request was too slow", body = ErrorBody),
-        (status = 413, description = "The body is over the cap", body = ErrorBody),
+        (status = 413, description = "The body is over the cap, or the job alone needs more than its owner's byte quota", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "A field is wrong; the message says what is accepted", body = ErrorBody),
-        (status = 429, description = "The key's rate or active-job cap is used up (Retry-After)", body = ErrorBody),
+        (status = 429, description = "The key's rate, active-job cap or byte quota is used up (Retry-After)", body = ErrorBody),
         (status = 503, description = "The queue or Redis is full, or Redis does not answer (Retry-After)", body = ErrorBody),
     ))]
 fn submit() {}

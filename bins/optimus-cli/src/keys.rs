@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use optimus_common::{Settings, Store};
+use optimus_common::{Quota, Settings, Store};
 
 #[derive(Subcommand)]
 pub enum Keys {
@@ -15,9 +15,13 @@ pub enum Keys {
         /// Jobs it may submit per minute, e.g. 60 or 60/min (default: no limit).
         #[arg(long, value_parser = parse_rate)]
         rate: Option<u32>,
-        /// Jobs it may have queued or running at once (default: no limit).
-        #[arg(long)]
-        max_queued: Option<u32>,
+        /// Jobs it may have queued or running at once (default 1000; 0: no limit).
+        #[arg(long, default_value_t = Quota::DEFAULT.max_active)]
+        max_queued: u32,
+        /// Bytes its jobs may keep in Redis at once: specs while they wait, results
+        /// until they expire; e.g. 268435456, 256MiB or 1GiB (default 256MiB; 0: no limit).
+        #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
+        max_bytes: u64,
     },
     /// List the keys (never the keys themselves).
     List,
@@ -26,6 +30,26 @@ pub enum Keys {
         /// The key's id (as `keys list` shows) or name.
         key: String,
     },
+}
+
+fn parse_bytes(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => raw.split_at(at),
+        None => (raw, ""),
+    };
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("'{raw}' is not a size: give bytes, or a number with KiB, MiB or GiB")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("'{raw}' is not a size: give bytes, or a number with KiB, MiB or GiB"))
 }
 
 fn parse_rate(raw: &str) -> Result<u32, String> {
@@ -43,7 +67,8 @@ pub async fn connect() -> anyhow::Result<Store> {
         .with_context(|| format!("cannot reach Redis at {} (set REDIS_URL)", settings.redis_url))
 }
 
-fn limit(n: u32) -> String {
+fn limit(n: impl Into<u64>) -> String {
+    let n: u64 = n.into();
     if n == 0 {
         "-".into()
     } else {
@@ -54,15 +79,18 @@ fn limit(n: u32) -> String {
 pub async fn run(command: Keys) -> anyhow::Result<()> {
     let store = connect().await?;
     match command {
-        Keys::Add { name, rate, max_queued } => {
-            let (key, secret) = store.add_key(&name, rate.unwrap_or(0), max_queued.unwrap_or(0)).await?;
+        Keys::Add { name, rate, max_queued, max_bytes } => {
+            let quota = Quota { max_active: max_queued, max_bytes };
+            let (key, secret) = store.add_key(&name, rate.unwrap_or(0), quota).await?;
             println!("{secret}");
             eprintln!(
-                "key '{}' (id {}) made: rate {}/min, max queued {}. It is shown only now; the API stores its hash.",
+                "key '{}' (id {}) made: rate {}/min, max queued {}, max bytes {}. It is shown only now; the API \
+                 stores its hash.",
                 key.name,
                 key.id,
                 limit(key.rate_per_min),
-                limit(key.max_queued)
+                limit(key.max_queued),
+                limit(key.max_bytes)
             );
             eprintln!(
                 "Send it as 'Authorization: Bearer <key>'. An API with OPTIMUS_AUTH=required (the default beyond \
@@ -77,14 +105,18 @@ pub async fn run(command: Keys) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            println!("{:<14} {:<20} {:>9} {:>10}  {:<20}  REVOKED", "ID", "NAME", "RATE/MIN", "MAX QUEUED", "CREATED");
+            println!(
+                "{:<14} {:<20} {:>9} {:>10} {:>12}  {:<20}  REVOKED",
+                "ID", "NAME", "RATE/MIN", "MAX QUEUED", "MAX BYTES", "CREATED"
+            );
             for k in keys {
                 println!(
-                    "{:<14} {:<20} {:>9} {:>10}  {:<20}  {}",
+                    "{:<14} {:<20} {:>9} {:>10} {:>12}  {:<20}  {}",
                     k.id,
                     k.name,
                     limit(k.rate_per_min),
                     limit(k.max_queued),
+                    limit(k.max_bytes),
                     k.created_at,
                     k.revoked_at.as_deref().unwrap_or("-")
                 );
@@ -101,4 +133,19 @@ pub async fn run(command: Keys) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_are_bytes_or_binary_units() {
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert!(parse_bytes("12MB").is_err() && parse_bytes("MiB").is_err() && parse_bytes("-1").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
+    }
 }

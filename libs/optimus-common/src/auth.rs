@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    Key { id: String, rate_per_min: u32, max_active: u32 },
+    Key { id: String, rate_per_min: u32, quota: Quota },
 }
 
 impl Caller {
@@ -26,6 +26,34 @@ impl Caller {
             Caller::Key { id, .. } => id,
         }
     }
+
+    /// The key's quota; anonymous callers share the one the API is configured with.
+    pub fn quota(&self) -> Option<Quota> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Key { quota, .. } => Some(*quota),
+        }
+    }
+}
+
+/// What one owner (a key, or all anonymous callers together) may hold in the store
+/// at once; 0 is no bound. Checked and reserved in the enqueue script, in the same
+/// step that stores the job, so a burst of submissions cannot pass it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Jobs queued or running.
+    pub max_active: u32,
+    /// Bytes its jobs keep in Redis: a waiting job's record (spec included), a
+    /// finished one's record, result and events until they expire.
+    pub max_bytes: u64,
+}
+
+impl Quota {
+    /// No bound at all.
+    pub const NONE: Quota = Quota { max_active: 0, max_bytes: 0 };
+    /// What `optimus-cli keys add` gives a key that names no quota, and what
+    /// anonymous callers share unless configured otherwise: 1,000 jobs, 256 MiB.
+    pub const DEFAULT: Quota = Quota { max_active: 1000, max_bytes: 256 * 1024 * 1024 };
 }
 
 /// What is stored about a key (never the key itself).
@@ -38,13 +66,19 @@ pub struct ApiKey {
     pub rate_per_min: u32,
     /// Jobs it may have queued or running at once (0: no limit).
     pub max_queued: u32,
+    /// Bytes its jobs may keep in Redis at once (0: no limit).
+    pub max_bytes: u64,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
 
 impl ApiKey {
     pub fn caller(&self) -> Caller {
-        Caller::Key { id: self.id.clone(), rate_per_min: self.rate_per_min, max_active: self.max_queued }
+        Caller::Key {
+            id: self.id.clone(),
+            rate_per_min: self.rate_per_min,
+            quota: Quota { max_active: self.max_queued, max_bytes: self.max_bytes },
+        }
     }
 }
 

@@ -119,7 +119,39 @@ pub struct SourceFile {
     pub content: String,
 }
 
+/// The most of a text a finished job's kept spec holds ([`JobSpec::kept`]).
+pub const KEPT_TEXT_BYTES: usize = 64 * 1024;
+
 impl JobSpec {
+    /// What a finished job keeps of its spec: what an answer can show (Judge0's
+    /// `source_code`, `stdin` and `expected_output` are its first test's, its
+    /// limits and options), each text kept whole up to [`KEPT_TEXT_BYTES`] and
+    /// emptied past it; the other tests, the extra files, the checker's and the
+    /// solution's sources go (nothing will run the job again).
+    pub fn kept(&self) -> JobSpec {
+        let text = |t: &str| if t.len() <= KEPT_TEXT_BYTES { t.to_string() } else { String::new() };
+        let strip = |p: &Option<Program>| p.as_ref().map(|p| Program { source_code: String::new(), ..p.clone() });
+        JobSpec {
+            language: self.language.clone(),
+            source_code: text(&self.source_code),
+            test_cases: self
+                .test_cases
+                .first()
+                .map(|t| TestCase {
+                    input: text(&t.input),
+                    expected_output: t.expected_output.as_deref().map(text),
+                    ..t.clone()
+                })
+                .into_iter()
+                .collect(),
+            checker: strip(&self.checker),
+            solution: strip(&self.solution),
+            args: self.args.clone(),
+            files: Vec::new(),
+            ..*self
+        }
+    }
+
     /// The comparison rule of test `index`.
     pub fn compare_for(&self, index: usize) -> Compare {
         self.test_cases[index].compare.unwrap_or(self.compare)

@@ -16,7 +16,10 @@
 //! | `optimus:dead:<language>` | list | ids of jobs that failed after their attempts (the dead letters) |
 //! | `optimus:apikeys` | hash | API key id -> the key's hash; any entry turns authentication on |
 //! | `optimus:apikey:<hash>` | hash | one API key: id, name, limits, created_at, revoked_at |
-//! | `optimus:owner:<key id>:active` | set | ids of that key's jobs that are queued or running |
+//! | `optimus:owner:<key id>:held` | sorted set | that key's jobs that hold store space, scored by when the hold ends (ms; `+inf` while queued or running) |
+//! | `optimus:owner:<key id>:bytes` | hash | bytes each of those jobs holds, their sum (`total`) and the key's quota when last checked (`quota`) |
+//! | `optimus:anonymous:held` | sorted set | the same for jobs of no one (anonymous callers share one quota) |
+//! | `optimus:anonymous:bytes` | hash | the same for jobs of no one |
 //! | `optimus:owner:<key id>:rate` | string | that key's rate limiter state (GCRA's next allowed time, ms) |
 //! | `optimus:events:<id>` | stream | the job's events, in order (`type` and JSON `data` per entry); expires with the job |
 //! | `optimus:owner:<key id>:recent` | sorted set | that key's newest job ids, scored by creation time (ms); the last 10,000 |
@@ -78,9 +81,23 @@ pub fn api_key(hash: &str) -> String {
     format!("{PREFIX}:apikey:{hash}")
 }
 
-/// `key_id` `""` is nobody's (authentication off): the scripts never write it.
-pub fn owner_active(key_id: &str) -> String {
-    format!("{PREFIX}:owner:{key_id}:active")
+/// The jobs of one owner (`""`: nobody's) that hold store space, and until when: its
+/// ledger, with [`owner_bytes`]. Its `+inf` entries are the owner's active jobs.
+pub fn owner_held(owner: &str) -> String {
+    if owner.is_empty() {
+        format!("{PREFIX}:anonymous:held")
+    } else {
+        format!("{PREFIX}:owner:{owner}:held")
+    }
+}
+
+/// The bytes each job of [`owner_held`] holds, and their `total`.
+pub fn owner_bytes(owner: &str) -> String {
+    if owner.is_empty() {
+        format!("{PREFIX}:anonymous:bytes")
+    } else {
+        format!("{PREFIX}:owner:{owner}:bytes")
+    }
 }
 
 pub fn owner_rate(key_id: &str) -> String {
@@ -120,8 +137,9 @@ pub struct JobKeys {
     pub queue: String,
     pub retry: String,
     pub dead: String,
-    /// The owner's set of queued and running jobs (unused for nobody's jobs).
-    pub active: String,
+    /// The owner's ledger: its jobs that hold store space, and their bytes.
+    pub held: String,
+    pub bytes: String,
     /// The index of the owner's newest jobs (nobody's have one too).
     pub recent: String,
 }
@@ -136,7 +154,8 @@ impl JobKeys {
             queue: queue(language),
             retry: retry(language),
             dead: dead(language),
-            active: owner_active(owner),
+            held: owner_held(owner),
+            bytes: owner_bytes(owner),
             recent: recent_jobs(owner),
         }
     }
@@ -153,7 +172,8 @@ mod tests {
         assert_eq!(keys.record, "optimus:job:6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41");
         assert_eq!(keys.events, "optimus:events:6f1c0e9a-3c55-4a53-9d8e-2b7f5f0f9f41");
         assert_eq!((keys.queue.as_str(), keys.retry.as_str()), ("optimus:queue:python", "optimus:retry:python"));
-        assert_eq!((keys.dead.as_str(), keys.active.as_str()), ("optimus:dead:python", "optimus:owner:k1:active"));
+        assert_eq!((keys.dead.as_str(), keys.held.as_str()), ("optimus:dead:python", "optimus:owner:k1:held"));
+        assert_eq!(JobKeys::new(id, "python", "").bytes, "optimus:anonymous:bytes");
         assert_eq!(keys.recent, "optimus:owner:k1:recent");
         assert_eq!(JobKeys::new(id, "python", "").recent, "optimus:jobs:recent");
     }
@@ -178,7 +198,10 @@ mod tests {
             dead("<language>"),
             api_keys(),
             api_key("<hash>"),
-            owner_active("<key id>"),
+            owner_held("<key id>"),
+            owner_bytes("<key id>"),
+            owner_held(""),
+            owner_bytes(""),
             owner_rate("<key id>"),
             events(id),
             recent_jobs("<key id>"),

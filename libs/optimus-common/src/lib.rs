@@ -57,6 +57,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
     format!("{hash:016x}")
 }
 
+pub use auth::Quota;
 pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
 pub use job::{AttemptError, Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, SourceFile, TestCase};
 pub use settings::Settings;

@@ -3,7 +3,7 @@
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use optimus_common::store::{Caller, CancelOutcome, EnqueueOutcome, ListCursor, Origin};
+use optimus_common::store::{Admission, Caller, CancelOutcome, EnqueueOutcome, ListCursor, Origin, Provenance};
 use optimus_common::JobStatus;
 use serde_json::json;
 use uuid::Uuid;
@@ -49,15 +49,26 @@ pub async fn queue(
     origin: Option<&Origin>,
 ) -> Result<Uuid, ApiError> {
     let metrics = &state.metrics;
-    state.memory.admit(state).await.inspect_err(|_| metrics.refused(Refusal::StorageFull))?;
     let id = Uuid::new_v4();
+    let admission = Admission {
+        quota: caller.quota().unwrap_or(state.api.anonymous_quota),
+        memory_high_percent: state.api.redis_memory_high_percent,
+    };
+    let anonymous = caller.quota().is_none();
     // The job's trace starts here; its worker continues it from the traceparent.
     let span = tracing::info_span!("submit", job_id = %id, language = %lang.name, mode = spec.mode.as_str());
     let traceparent = optimus_common::telemetry::traceparent(&span);
-    let store = state.store.enqueue_from(id, &spec, lang, caller, origin, traceparent.as_deref());
+    let store = state.store.enqueue_from(
+        id,
+        &spec,
+        lang,
+        caller,
+        &admission,
+        Provenance { origin, traceparent: traceparent.as_deref() },
+    );
     let queued = tracing::Instrument::instrument(store, span).await.map_err(|e| match e {
-        // Redis refused the write for want of memory (between two readings of
-        // its use): nothing was written, and the answer says why.
+        // Redis refused the write for want of memory (the script's own check
+        // is off, or the mark is set too high): nothing was written.
         optimus_common::StoreError::Redis(r) if r.code() == Some("OOM") => {
             metrics.refused(Refusal::StorageFull);
             ApiError::StorageFull("Redis is at its maxmemory".into())
@@ -72,7 +83,9 @@ pub async fn queue(
         EnqueueOutcome::Queued => None,
         EnqueueOutcome::QueueFull => Some(Refusal::QueueFull),
         EnqueueOutcome::RateLimited { .. } => Some(Refusal::RateLimited),
-        EnqueueOutcome::TooManyActive => Some(Refusal::TooManyActive),
+        EnqueueOutcome::TooManyActive { .. } => Some(Refusal::TooManyActive),
+        EnqueueOutcome::OverQuota { .. } | EnqueueOutcome::TooLarge { .. } => Some(Refusal::OverQuota),
+        EnqueueOutcome::StorageFull { .. } => Some(Refusal::StorageFull),
     };
     match refusal {
         Some(why) => metrics.refused(why),
@@ -90,12 +103,18 @@ pub async fn queue(
             };
             return Err(ApiError::RateLimited { per_min, retry_after });
         }
-        EnqueueOutcome::TooManyActive => {
-            let max = match caller {
-                Caller::Key { max_active, .. } => *max_active,
-                Caller::Anonymous => 0,
-            };
-            return Err(ApiError::TooManyActive { max });
+        EnqueueOutcome::TooManyActive { max } => return Err(ApiError::TooManyActive { max, anonymous }),
+        EnqueueOutcome::OverQuota { needed, max_bytes, retry_after } => {
+            return Err(ApiError::OverQuota { needed, max_bytes, retry_after, anonymous })
+        }
+        EnqueueOutcome::TooLarge { needed, max_bytes } => {
+            return Err(ApiError::JobOverQuota { needed, max_bytes, anonymous })
+        }
+        EnqueueOutcome::StorageFull { used } => {
+            return Err(ApiError::StorageFull(format!(
+                "Redis uses {used} bytes, {} % of its maxmemory or more with this job",
+                state.api.redis_memory_high_percent
+            )))
         }
     }
     tracing::info!(job = %id, language = %lang.name, tests = spec.test_cases.len(), "job queued");

@@ -12,7 +12,7 @@ async fn with_keys_required_a_flushed_key_set_refuses_everyone() {
     // No key made yet: refused, not open.
     let (status, answer) = app.post_job(&python_job()).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthenticated")), "{answer}");
-    let (_, key) = app.store.add_key("ops", 0, 0).await.unwrap();
+    let (_, key) = app.store.add_key("ops", 0, optimus_common::Quota::NONE).await.unwrap();
     let submit = |key: Option<String>| {
         let mut req = app.http.post(format!("{}/jobs", app.base)).json(&python_job());
         if let Some(key) = key {

@@ -246,8 +246,8 @@ async fn a_job_list_costs_the_callers_own_jobs_and_pages_through_them() {
         |api| api.auth = optimus_api::config::Auth::Required,
     )
     .await;
-    let (_, alice) = app.store.add_key("alice", 0, 0).await.unwrap();
-    let (bob_key, bob) = app.store.add_key("bob", 0, 0).await.unwrap();
+    let (_, alice) = app.store.add_key("alice", 0, optimus_common::Quota::NONE).await.unwrap();
+    let (bob_key, bob) = app.store.add_key("bob", 0, optimus_common::Quota::NONE).await.unwrap();
     let submit = |key: &str| {
         let req = app.http.post(format!("{}/jobs", app.base)).bearer_auth(key).json(&python_job());
         async move {
@@ -330,4 +330,57 @@ async fn a_job_list_costs_the_callers_own_jobs_and_pages_through_them() {
 
     let (status, body) = list(&bob, "cursor=yesterday").await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_cursor")), "{body}");
+}
+
+/// A key's byte quota and the anonymous callers' one: past it 429 `over_quota`
+/// (with when room comes back), a job larger than all of it 413 `job_over_quota`;
+/// each says which limit and how to raise it.
+#[tokio::test]
+async fn past_a_quota_the_answer_says_which_and_how_to_raise_it() {
+    let app = crate::helpers::spawn_app_api(|api| {
+        api.anonymous_quota = optimus_common::Quota { max_active: 0, max_bytes: 256 * 1024 }
+    })
+    .await;
+    let (_, key) =
+        app.store.add_key("small", 0, optimus_common::Quota { max_active: 0, max_bytes: 128 * 1024 }).await.unwrap();
+    let job = |kib: usize| json!({"language": "python", "source_code": "print(1)", "test_cases": [{"input": "x".repeat(kib * 1024)}]});
+    let post = |body: serde_json::Value, key: Option<String>| {
+        let mut req = app.http.post(format!("{}/jobs", app.base)).json(&body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            (res.status().as_u16(), retry, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let mut accepted = 0;
+    let (status, retry, body) = loop {
+        let (status, retry, body) = post(job(30), Some(key.clone())).await;
+        if status != 202 {
+            break (status, retry, body);
+        }
+        accepted += 1;
+        assert!(accepted < 10, "a 128 KiB quota took {accepted} jobs of 30 KiB");
+    };
+    assert_eq!(accepted, 4, "four of 30 KiB fit in 128 KiB");
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("over_quota")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("131072 bytes") && message.contains("keys add --max-bytes"), "{message}");
+    assert!(retry.is_some(), "no Retry-After");
+    let (status, _, body) = post(job(200), Some(key)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("job_over_quota")), "{body}");
+
+    // Anonymous callers share theirs.
+    for _ in 0..12 {
+        let (status, _, body) = post(job(30), None).await;
+        if status != 202 {
+            assert_eq!((status, body["error"]["code"].as_str()), (429, Some("over_quota")), "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("anonymous") && message.contains("OPTIMUS_ANONYMOUS_MAX_BYTES"), "{message}");
+            return;
+        }
+    }
+    panic!("twelve anonymous jobs of 30 KiB passed a 256 KiB quota");
 }

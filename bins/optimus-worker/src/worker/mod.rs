@@ -73,6 +73,9 @@ const CANCEL_POLL: Duration = Duration::from_millis(200);
 /// How long one `BLMOVE` waits; bounds how late a slot notices shutdown.
 const POP_WAIT: Duration = Duration::from_secs(1);
 
+/// The least of its outputs a result keeps when its owner is at its quota.
+const ROOM_FLOOR: usize = 64 * 1024;
+
 pub struct Worker {
     id: String,
     config: WorkerConfig,
@@ -303,7 +306,7 @@ impl Worker {
         }
         let cancel = abort.child_token();
         let watch = tokio::spawn(watch_cancel(self.store.clone(), id, cancel.clone()));
-        let budget = self.config.settings.limits.job_output_budget_bytes;
+        let budget = self.output_budget(&job).await;
         let progress = Progress::new(self.store.clone(), id, attempt, budget, spec.test_cases.len());
         let ctx = Context {
             sandbox: &self.sandbox,
@@ -345,14 +348,14 @@ impl Worker {
                 );
                 let verdict = crate::metrics::label(&result.overall_status);
                 tracing::Span::current().record("verdict", verdict.as_str());
-                let stored = self.store_end(&job, JobStatus::Completed, Some(&result), abort).await;
+                let stored = self.store_end(&job, &spec, JobStatus::Completed, Some(&result), abort).await;
                 self.record(&result, &phases, claimed_at.elapsed());
                 stored
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
                 info!("job cancelled while running");
                 self.metrics.jobs_finished.with_label_values(&["cancelled"]).inc();
-                self.store_end(&job, JobStatus::Cancelled, None, abort).await
+                self.store_end(&job, &spec, JobStatus::Cancelled, None, abort).await
             }
             Err(SandboxError::Cancelled) => {
                 // Not the job's fault: back to the front of the queue, uncounted.
@@ -397,9 +400,28 @@ impl Worker {
     /// Stores a job's end. While Redis does not answer, the result is kept and the
     /// store retried with backoff, for up to [`STORE_RETRY_FOR`] (less if the
     /// worker is being stopped); false if it never could.
+    /// What the job may store of what its programs print (its result and the
+    /// events that carry it): the worker's output budget, or less when the job's
+    /// owner has less room left in its quota (half for the result, half for the
+    /// events), never below [`ROOM_FLOOR`], so every verdict keeps a little of
+    /// what it printed. Read once as the job starts: jobs of one key that run at
+    /// once may each take the room, so a key can pass its quota by that much.
+    async fn output_budget(&self, job: &JobRef) -> usize {
+        let budget = self.config.settings.limits.job_output_budget_bytes;
+        match self.store.room(job).await {
+            Ok(Some(room)) => budget.min(((room / 2) as usize).max(ROOM_FLOOR)),
+            Ok(None) => budget,
+            Err(e) => {
+                warn!(error = %e, "could not read the owner's quota; the job gets the whole output budget");
+                budget
+            }
+        }
+    }
+
     async fn store_end(
         &self,
         job: &JobRef,
+        spec: &optimus_common::JobSpec,
         status: JobStatus,
         result: Option<&optimus_common::JobResult>,
         abort: &CancellationToken,
@@ -409,7 +431,7 @@ impl Worker {
             let start = tokio::time::Instant::now();
             let mut backoff = optimus_common::sync::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
             loop {
-                match self.store.finish(job, &self.id, status, result, None).await {
+                match self.store.finish(job, &self.id, status, result, None, Some(spec)).await {
                     Ok(true) => {
                         info!(status = status.as_str(), "job stored");
                         return true;

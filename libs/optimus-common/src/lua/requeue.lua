@@ -7,7 +7,7 @@
 -- KEYS[1] job record   KEYS[2] the processing list it sits in   KEYS[3] cancel marker
 -- KEYS[4] the heartbeat key of the worker it is taken from   KEYS[5] the language's queue
 -- KEYS[6] the language's retry set   KEYS[7] the language's dead-letter list
--- KEYS[8] the owner's active set   KEYS[9] the job's event stream
+-- KEYS[8] the owner's ledger (held)   KEYS[9] the job's event stream   KEYS[10] the owner's ledger (bytes)
 -- ARGV[1] job id   ARGV[2] max attempts   ARGV[3] reason   ARGV[4] now   ARGV[5] ttl (seconds)
 -- ARGV[6] '1' when the attempt does not count   ARGV[7] '1' to hand back only if that
 -- worker is dead (fencing: a peer recovering it re-checks in this same step)
@@ -20,7 +20,7 @@ end
 if redis.call('LREM', KEYS[2], 0, ARGV[1]) == 0 then
   return 'gone'
 end
-local status, owner = unpack(redis.call('HMGET', KEYS[1], 'status', 'owner'))
+local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'running' and status ~= 'queued' then
   return 'gone'
 end
@@ -32,9 +32,10 @@ end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[4])
   redis.call('DEL', KEYS[3])
-  if owner then redis.call('SREM', KEYS[8], ARGV[1]) end
+  redis.call('HDEL', KEYS[1], 'spec')
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   event('cancelled', {status = 'cancelled'}, true)
+  ledger.settle(KEYS[8], KEYS[10], ARGV[1], ARGV[5], KEYS[1], KEYS[9])
   return 'cancelled'
 end
 local uncounted = ARGV[6] == '1'
@@ -52,12 +53,13 @@ if attempts >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[4],
     'error', ARGV[3] .. ' (gave up after ' .. attempts .. ' attempts)')
   redis.call('HDEL', KEYS[1], 'worker')
-  if owner then redis.call('SREM', KEYS[8], ARGV[1]) end
   redis.call('LPUSH', KEYS[7], ARGV[1])
   -- Bounded: the newest 100,000 ids (about 5 MB); their records expire with their TTL.
   redis.call('LTRIM', KEYS[7], 0, 99999)
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   event('failed', {status = 'failed', attempts = attempts, error = ARGV[3]}, true)
+  -- A dead letter keeps its spec (an operator may revive it), and holds it.
+  ledger.settle(KEYS[8], KEYS[10], ARGV[1], ARGV[5], KEYS[1], KEYS[9])
   return 'failed'
 end
 redis.call('HSET', KEYS[1], 'status', 'queued')

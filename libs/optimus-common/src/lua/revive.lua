@@ -1,12 +1,12 @@
 -- Gives a dead-lettered job a new set of attempts: it leaves the dead-letter list
 -- and goes to the front of its queue, its attempt log kept.
 -- KEYS[1] job record   KEYS[2] the language's dead-letter list   KEYS[3] the language's queue
--- KEYS[4] the owner's active set   KEYS[5] the job's event stream
+-- KEYS[4] the owner's ledger (held)   KEYS[5] the job's event stream   KEYS[6] the owner's ledger (bytes)
 -- ARGV[1] job id
 -- Returns 'requeued', 'missing' (the record expired; the id is dropped from the
 -- list), or the status of a job that is not failed (it is dropped from the list too).
 redis.call('LREM', KEYS[2], 0, ARGV[1])
-local status, owner = unpack(redis.call('HMGET', KEYS[1], 'status', 'owner'))
+local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   return 'missing'
 end
@@ -16,7 +16,8 @@ end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0)
 redis.call('HDEL', KEYS[1], 'error', 'finished_at', 'worker', 'started_at', 'retry_at_ms')
 redis.call('PERSIST', KEYS[1])
-if owner then redis.call('SADD', KEYS[4], ARGV[1]) end
+-- Active again: it holds what it held, until it ends again.
+ledger.hold(KEYS[4], KEYS[6], ARGV[1], tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0'), '+inf')
 redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('PERSIST', KEYS[5])
 redis.call('XADD', KEYS[5], '*', 'type', 'requeued', 'data', cjson.encode({status = 'queued', reason = 'retried by an operator'}))

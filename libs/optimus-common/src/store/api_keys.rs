@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::auth::{hash, ApiKey, KEY_PREFIX};
+use crate::auth::{hash, ApiKey, Quota, KEY_PREFIX};
 use crate::keys;
 
 /// Why a key could not be added or revoked.
@@ -31,6 +31,8 @@ fn from_fields(fields: HashMap<String, String>) -> Option<ApiKey> {
         name: fields.get("name").cloned().unwrap_or_default(),
         rate_per_min: fields.get("rate_per_min").and_then(|v| v.parse().ok()).unwrap_or(0),
         max_queued: fields.get("max_queued").and_then(|v| v.parse().ok()).unwrap_or(0),
+        // A key made before byte quotas has none.
+        max_bytes: fields.get("max_bytes").and_then(|v| v.parse().ok()).unwrap_or(0),
         created_at: fields.get("created_at").cloned().unwrap_or_default(),
         revoked_at: fields.get("revoked_at").cloned(),
     })
@@ -38,7 +40,7 @@ fn from_fields(fields: HashMap<String, String>) -> Option<ApiKey> {
 
 impl Store {
     /// Makes a key; returns what is stored and the key itself, which exists nowhere else.
-    pub async fn add_key(&self, name: &str, rate_per_min: u32, max_queued: u32) -> Result<(ApiKey, String), KeyError> {
+    pub async fn add_key(&self, name: &str, rate_per_min: u32, quota: Quota) -> Result<(ApiKey, String), KeyError> {
         if self.list_keys().await?.iter().any(|k| k.name == name) {
             return Err(KeyError::NameTaken(name.to_string()));
         }
@@ -48,7 +50,8 @@ impl Store {
             id: Uuid::new_v4().simple().to_string()[..12].to_string(),
             name: name.to_string(),
             rate_per_min,
-            max_queued,
+            max_queued: quota.max_active,
+            max_bytes: quota.max_bytes,
             created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
             revoked_at: None,
         };
@@ -62,7 +65,8 @@ impl Store {
                     ("id", key.id.clone()),
                     ("name", key.name.clone()),
                     ("rate_per_min", rate_per_min.to_string()),
-                    ("max_queued", max_queued.to_string()),
+                    ("max_queued", quota.max_active.to_string()),
+                    ("max_bytes", quota.max_bytes.to_string()),
                     ("created_at", key.created_at.clone()),
                 ],
             )

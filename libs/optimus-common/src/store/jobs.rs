@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::views::ResultSummary;
 use super::{now, parse_stamp, parse_time, Store, StoreError, RECENT_JOBS_KEPT};
-use crate::auth::Caller;
+use crate::auth::{Caller, Quota};
 use crate::config::LanguageConfig;
 use crate::job::{JobRecord, JobSpec, JobStatus, Origin};
 use crate::keys::{self, JobKeys};
@@ -67,9 +67,60 @@ pub enum EnqueueOutcome {
     RateLimited {
         retry_after: Duration,
     },
-    /// The owner's key has its most jobs queued or running.
-    TooManyActive,
+    /// The owner has its quota's most jobs queued or running.
+    TooManyActive {
+        max: u32,
+    },
+    /// The owner holds its quota's bytes: the job would need `needed` more. Its
+    /// oldest finished job's hold ends after `retry_after` (`None`: every byte it
+    /// holds is a job still queued or running).
+    OverQuota {
+        needed: u64,
+        max_bytes: u64,
+        retry_after: Option<Duration>,
+    },
+    /// The job alone needs more than the owner's quota allows.
+    TooLarge {
+        needed: u64,
+        max_bytes: u64,
+    },
+    /// Redis uses `used` bytes: the job would take it past the high-water mark.
+    StorageFull {
+        used: u64,
+    },
 }
+
+/// What admits a new job beside the owner's rate: the quota the owner is held
+/// to, and the share of Redis's `maxmemory` past which nothing is stored (0: no
+/// check). Both are checked in the enqueue script, in the step that stores the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub quota: Quota,
+    pub memory_high_percent: u8,
+}
+
+impl Admission {
+    /// The caller's own quota (none for anonymous callers), no memory check.
+    pub fn of(caller: &Caller) -> Self {
+        Admission { quota: caller.quota().unwrap_or(Quota::NONE), memory_high_percent: 0 }
+    }
+}
+
+/// What a job's record keeps of where it came from: the [`Origin`] of a job that
+/// came in through a compatible API, and the trace context of its submission.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance<'a> {
+    pub origin: Option<&'a Origin>,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Bytes a job holds beside its spec, origin and trace context while it waits:
+/// the record's other fields, its first event, its index entries.
+pub const HOLD_OVERHEAD: u64 = 1024;
+
+/// The most ended holds one enqueue reclaims from the owner's ledger: the
+/// script's work stays bounded, and the ledger catches up over a few submissions.
+pub const LEDGER_RECLAIM: usize = 1000;
 
 /// The fields of a job record that [`Store::get`] reads.
 const RECORD_FIELDS: [&str; 10] = [
@@ -95,26 +146,30 @@ impl Store {
         lang: &LanguageConfig,
         caller: &Caller,
     ) -> Result<EnqueueOutcome, StoreError> {
-        self.enqueue_from(id, spec, lang, caller, None, None).await
+        self.enqueue_from(id, spec, lang, caller, &Admission::of(caller), Provenance::default()).await
     }
 
-    /// [`enqueue`](Self::enqueue) with what else the job record keeps: the job's
-    /// [`Origin`] when it came in through a compatible API, and the trace context
-    /// of its submission; stored in the same atomic step (and expiring with the job).
+    /// [`enqueue`](Self::enqueue) under `admission` (the owner's quota, Redis's
+    /// high-water mark), with the job's [`Provenance`]; stored in the same atomic
+    /// step (and expiring with the job).
     pub async fn enqueue_from(
         &self,
         id: Uuid,
         spec: &JobSpec,
         lang: &LanguageConfig,
         caller: &Caller,
-        origin: Option<&Origin>,
-        traceparent: Option<&str>,
+        admission: &Admission,
+        provenance: Provenance<'_>,
     ) -> Result<EnqueueOutcome, StoreError> {
+        let Provenance { origin, traceparent } = provenance;
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
-        let (rate, max_active) = match caller {
-            Caller::Anonymous => (0, 0),
-            Caller::Key { rate_per_min, max_active, .. } => (*rate_per_min, *max_active),
+        let rate = match caller {
+            Caller::Anonymous => 0,
+            Caller::Key { rate_per_min, .. } => *rate_per_min,
         };
+        let quota = admission.quota;
+        let needed = (spec_json.len() + origin.map_or(0, |o| o.json.len()) + traceparent.map_or(0, str::len)) as u64
+            + HOLD_OVERHEAD;
         let key_id = caller.key_id();
         let job = JobKeys::new(id, &lang.name, key_id);
         let mut conn = self.conn();
@@ -126,11 +181,12 @@ impl Store {
             .enqueue
             .key(&job.record)
             .key(&job.queue)
-            .key(&job.active)
+            .key(&job.held)
             .key(keys::owner_rate(key_id))
             .key(&job.events)
             .key(&job.recent)
             .key(keys::callbacks())
+            .key(&job.bytes)
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&lang.name)
@@ -138,18 +194,30 @@ impl Store {
             .arg(lang.max_queue_depth)
             .arg(key_id)
             .arg(rate)
-            .arg(max_active)
+            .arg(quota.max_active)
             .arg(created.timestamp_millis())
             .arg(RECENT_JOBS_KEPT)
             .arg(origin.map_or("", |o| o.json.as_str()))
             .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })
             .arg(traceparent.unwrap_or(""))
+            .arg(needed)
+            .arg(quota.max_bytes)
+            .arg(admission.memory_high_percent)
+            .arg(LEDGER_RECLAIM)
             .invoke_async(&mut conn)
             .await?;
+        let max_bytes = quota.max_bytes;
         Ok(match code {
             1 => EnqueueOutcome::Queued,
             -1 => EnqueueOutcome::RateLimited { retry_after: Duration::from_millis(retry_after_ms) },
-            -2 => EnqueueOutcome::TooManyActive,
+            -2 => EnqueueOutcome::TooManyActive { max: quota.max_active },
+            -3 => EnqueueOutcome::OverQuota {
+                needed,
+                max_bytes,
+                retry_after: (retry_after_ms > 0).then(|| Duration::from_millis(retry_after_ms)),
+            },
+            -4 => EnqueueOutcome::TooLarge { needed, max_bytes },
+            -5 => EnqueueOutcome::StorageFull { used: retry_after_ms },
             _ => EnqueueOutcome::QueueFull,
         })
     }
@@ -252,8 +320,8 @@ impl Store {
     /// Cancels a job of `caller`'s (another key's job is [`CancelOutcome::Missing`]).
     pub async fn cancel(&self, id: Uuid, caller: &Caller) -> Result<CancelOutcome, StoreError> {
         let Some(job) = self.locate(id).await? else { return Ok(CancelOutcome::Missing) };
-        // The script checks that the job is the caller's: its active set is the caller's.
-        let keys = JobKeys::new(id, &job.language, caller.key_id());
+        // The script checks that the job is the caller's; its ledger is its owner's.
+        let keys = job.keys();
         let mut conn = self.conn();
         let outcome: String = self
             .scripts
@@ -262,8 +330,9 @@ impl Store {
             .key(&keys.cancel)
             .key(&keys.queue)
             .key(&keys.retry)
-            .key(&keys.active)
+            .key(&keys.held)
             .key(&keys.events)
+            .key(&keys.bytes)
             .arg(id.to_string())
             .arg(now())
             .arg(self.ttl_secs)
@@ -319,9 +388,30 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes the job's owner may still hold, counting what this job holds now
+    /// (which its end replaces); `None` when its quota has no byte bound. Read
+    /// before a result is stored, to fit it in.
+    pub async fn room(&self, job: &JobRef) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn();
+        let (quota, total, mine): (Option<u64>, Option<i64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(job.keys().bytes)
+            .arg("quota")
+            .arg("total")
+            .arg(job.id.to_string())
+            .query_async(&mut conn)
+            .await?;
+        Ok(quota.filter(|q| *q > 0).map(|q| {
+            let others = u64::try_from(total.unwrap_or(0)).unwrap_or(0).saturating_sub(mine.unwrap_or(0));
+            q.saturating_sub(others)
+        }))
+    }
+
     /// Ends a job: its status, result and error, and its removal from the worker's
-    /// processing list, in one step. `Ok(false)`: the job was taken from this worker
-    /// meanwhile (it was presumed dead), and nothing was written.
+    /// processing list, in one step; the record then keeps only `spec`'s
+    /// [`kept`](JobSpec::kept) part (`None`: the spec stays as it is), and the
+    /// owner's ledger holds what the job keeps until it expires. `Ok(false)`: the
+    /// job was taken from this worker meanwhile (it was presumed dead), and
+    /// nothing was written.
     pub async fn finish(
         &self,
         job: &JobRef,
@@ -329,6 +419,7 @@ impl Store {
         status: JobStatus,
         result: Option<&JobResult>,
         error: Option<&str>,
+        spec: Option<&JobSpec>,
     ) -> Result<bool, StoreError> {
         debug_assert!(status.is_terminal());
         let event = serde_json::json!({
@@ -337,6 +428,7 @@ impl Store {
         })
         .to_string();
         let result = result.map(|r| serde_json::to_string(r).expect("result serializes")).unwrap_or_default();
+        let kept = spec.map(|s| serde_json::to_string(&s.kept()).expect("spec serializes")).unwrap_or_default();
         let keys = job.keys();
         let mut conn = self.conn();
         let done: i64 = self
@@ -346,8 +438,9 @@ impl Store {
             .key(&keys.result)
             .key(keys::processing(worker))
             .key(&keys.cancel)
-            .key(&keys.active)
+            .key(&keys.held)
             .key(&keys.events)
+            .key(&keys.bytes)
             .arg(job.id.to_string())
             .arg(worker)
             .arg(status.as_str())
@@ -356,6 +449,7 @@ impl Store {
             .arg(now())
             .arg(self.ttl_secs)
             .arg(event)
+            .arg(kept)
             .invoke_async(&mut conn)
             .await?;
         Ok(done == 1)

@@ -41,13 +41,15 @@ use redis::Script;
 use uuid::Uuid;
 
 pub use self::api_keys::KeyError;
-pub use self::jobs::{CancelOutcome, Claimed, EnqueueOutcome, JobRef};
+pub use self::jobs::{
+    Admission, CancelOutcome, Claimed, EnqueueOutcome, JobRef, Provenance, HOLD_OVERHEAD, LEDGER_RECLAIM,
+};
 pub use self::retries::{Backoff, DeadLetter, RequeueOutcome, ReviveOutcome};
 pub use self::views::{
     EventReader, JobEvent, JobPage, JobSummary, ListCursor, MemoryUse, ResultSummary, LIST_SCAN_MAX, RECENT_JOBS_KEPT,
 };
 pub use self::workers::Popper;
-pub use crate::auth::Caller;
+pub use crate::auth::{Caller, Quota};
 pub use crate::job::Origin;
 use crate::settings::Settings;
 use conn::Reconnecting;
@@ -61,6 +63,7 @@ pub enum StoreError {
 }
 
 /// One script's source, written once: [`Scripts`] runs it, [`SCRIPTS`] lists it.
+/// Each starts with `ledger.lua`, the owners' ledger that several of them keep.
 macro_rules! lua {
     ($($name:ident => $file:literal),* $(,)?) => {
         /// The Lua scripts, each loaded once and run by its hash.
@@ -70,12 +73,13 @@ macro_rules! lua {
 
         impl Scripts {
             fn new() -> Self {
-                Scripts { $($name: Script::new(include_str!(concat!("../lua/", $file))),)* }
+                Scripts { $($name: Script::new(SCRIPTS.iter().find(|(f, _)| *f == $file).expect("listed").1),)* }
             }
         }
 
-        /// Every script's source, by file name (for the tests that read them).
-        pub const SCRIPTS: &[(&str, &str)] = &[$(($file, include_str!(concat!("../lua/", $file))),)*];
+        /// Every script's source as it runs, by file name (for the tests that read them).
+        pub const SCRIPTS: &[(&str, &str)] =
+            &[$(($file, concat!(include_str!("../lua/ledger.lua"), include_str!(concat!("../lua/", $file)))),)*];
     };
 }
 

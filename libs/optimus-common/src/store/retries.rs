@@ -106,8 +106,9 @@ impl Store {
             .key(&keys.queue)
             .key(&keys.retry)
             .key(&keys.dead)
-            .key(&keys.active)
+            .key(&keys.held)
             .key(&keys.events)
+            .key(&keys.bytes)
             .arg(job.id.to_string())
             .arg(self.max_attempts)
             .arg(reason)
@@ -176,7 +177,7 @@ impl Store {
 
     /// Gives a dead-lettered job of `language` a new set of attempts.
     pub async fn revive(&self, id: Uuid, language: &str) -> Result<ReviveOutcome, StoreError> {
-        // The owner names the active set the revived job rejoins; a record that
+        // The owner names the ledger the revived job holds in again; a record that
         // has expired has none, and the script only drops its id.
         let owner = self.locate(id).await?.map(|job| job.owner).unwrap_or_default();
         let keys = keys::JobKeys::new(id, language, &owner);
@@ -187,8 +188,9 @@ impl Store {
             .key(&keys.record)
             .key(&keys.dead)
             .key(&keys.queue)
-            .key(&keys.active)
+            .key(&keys.held)
             .key(&keys.events)
+            .key(&keys.bytes)
             .arg(id.to_string())
             .invoke_async(&mut conn)
             .await?;

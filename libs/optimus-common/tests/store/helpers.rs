@@ -81,6 +81,20 @@ impl TestStore {
         redis::Client::open(self.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
     }
 
+    /// How many of `owner`'s jobs its ledger counts as queued or running.
+    pub async fn active(&self, owner: &str) -> usize {
+        let mut conn = self.redis().await;
+        redis::AsyncCommands::zcount(&mut conn, optimus_common::keys::owner_held(owner), "+inf", "+inf").await.unwrap()
+    }
+
+    /// The bytes `owner`'s ledger says its jobs hold.
+    pub async fn held_bytes(&self, owner: &str) -> i64 {
+        let mut conn = self.redis().await;
+        let total: Option<i64> =
+            redis::AsyncCommands::hget(&mut conn, optimus_common::keys::owner_bytes(owner), "total").await.unwrap();
+        total.unwrap_or(0)
+    }
+
     /// [`take`](Self::take), then the worker dies (its heartbeat key is removed, as
     /// its expiry would).
     pub async fn take_and_die(&self, worker: &str) -> Uuid {
@@ -92,5 +106,5 @@ impl TestStore {
 }
 
 pub fn key(id: &str) -> Caller {
-    Caller::Key { id: id.into(), rate_per_min: 0, max_active: 0 }
+    Caller::Key { id: id.into(), rate_per_min: 0, quota: optimus_common::Quota::NONE }
 }

@@ -4,5 +4,6 @@
 
 mod helpers;
 mod jobs;
+mod quotas;
 mod recovery;
 mod scripts;

@@ -72,9 +72,7 @@ async fn a_job_that_keeps_killing_workers_ends_on_the_dead_letter_list() {
     assert_eq!(dead[0].0, id);
     assert_eq!(dead[0].1.as_ref().unwrap().attempts, 2);
     // A failed job no longer counts against its owner's active jobs...
-    let mut conn = t.redis().await;
-    let active: usize = redis::AsyncCommands::scard(&mut conn, optimus_common::keys::owner_active("k1")).await.unwrap();
-    assert_eq!(active, 0);
+    assert_eq!(t.active("k1").await, 0);
 
     // ...until an operator's retry gives it new attempts, at the front of its queue.
     assert_eq!(t.store.revive(id, "python").await.unwrap(), ReviveOutcome::Requeued);
@@ -82,8 +80,7 @@ async fn a_job_that_keeps_killing_workers_ends_on_the_dead_letter_list() {
     let job = t.store.get(id, &owner).await.unwrap().unwrap();
     assert_eq!((job.status, job.attempts, job.error), (JobStatus::Queued, 0, None));
     assert_eq!(t.store.queue_len("python").await.unwrap(), 1);
-    let active: usize = redis::AsyncCommands::scard(&mut conn, optimus_common::keys::owner_active("k1")).await.unwrap();
-    assert_eq!(active, 1, "the revived job counts again");
+    assert_eq!(t.active("k1").await, 1, "the revived job counts again");
     // Retrying it again finds it no longer failed.
     assert_eq!(t.store.revive(id, "python").await.unwrap(), ReviveOutcome::NotFailed("queued".into()));
 }

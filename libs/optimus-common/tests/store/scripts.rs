@@ -57,11 +57,18 @@ async fn no_script_touches_a_key_it_was_not_given() {
     let origin = optimus_common::job::Origin { json: "{}".into(), callback: true };
     let id = uuid::Uuid::new_v4();
     t.store
-        .enqueue_from(id, &crate::helpers::python_spec(), t.python(), &owner, Some(&origin), Some("tp"))
+        .enqueue_from(
+            id,
+            &crate::helpers::python_spec(),
+            t.python(),
+            &owner,
+            &optimus_common::store::Admission { quota: optimus_common::Quota::DEFAULT, memory_high_percent: 90 },
+            optimus_common::store::Provenance { origin: Some(&origin), traceparent: Some("tp") },
+        )
         .await
         .unwrap();
     let claimed = t.take("python-w").await;
-    t.store.finish(&claimed.job, "python-w", JobStatus::Cancelled, None, None).await.unwrap();
+    t.store.finish(&claimed.job, "python-w", JobStatus::Cancelled, None, None, Some(&claimed.spec)).await.unwrap();
     let queued = t.submit(&owner).await;
     t.store.cancel(queued, &owner).await.unwrap();
     t.submit(&Caller::Anonymous).await;
@@ -92,9 +99,12 @@ async fn no_script_touches_a_key_it_was_not_given() {
         let w = words(&line);
         let Some(command) = w.first().map(|c| c.to_ascii_uppercase()) else { continue };
         if line.contains(" lua]") {
-            // TIME is the one command a script runs that names no key.
-            if command != "TIME" {
-                touched.push((command, w[1].clone()));
+            // TIME and INFO are the commands a script runs that name no key;
+            // MEMORY USAGE names it second.
+            match command.as_str() {
+                "TIME" | "INFO" => {}
+                "MEMORY" => touched.push((command, w[2].clone())),
+                _ => touched.push((command, w[1].clone())),
             }
         } else if command == "EVALSHA" || command == "EVAL" {
             scripts_run += 1;
