@@ -23,6 +23,7 @@
 
 mod chart;
 mod edge;
+mod fair;
 mod programs;
 mod soak;
 
@@ -107,6 +108,28 @@ enum Command {
         /// How long to wait before counting the connections the API closed.
         #[arg(long, default_value_t = 12)]
         wait_secs: u64,
+    },
+    /// One key floods large jobs while another submits a small one a second: the
+    /// small key's latency beside the flood and without it (fair share).
+    Fair {
+        /// The flooding key (`optimus-cli keys add --name flood`).
+        #[arg(long)]
+        flood_key: String,
+        /// The probing key.
+        #[arg(long)]
+        probe_key: String,
+        #[arg(long, default_value_t = 30)]
+        probes: usize,
+        /// Each flood job's input, in MiB.
+        #[arg(long, default_value_t = 2)]
+        mib: usize,
+        /// Flood jobs kept queued.
+        #[arg(long, default_value_t = 200)]
+        backlog: usize,
+        /// Python jobs that run at once (setup's worker: one per core), for the
+        /// arrival-order estimate.
+        #[arg(long, default_value_t = 2)]
+        slots: usize,
     },
     /// Many mixed jobs (all languages, all verdicts, some hostile) at a steady rate.
     Soak {
@@ -468,6 +491,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Bodies { api_pid, count, mib } => edge::bodies(&client.api, api_pid, count, mib).await,
         Command::Silent { connections, per_address, requests, wait_secs } => {
             edge::silent(&client.api, connections, per_address, requests, wait_secs).await
+        }
+        Command::Fair { flood_key, probe_key, probes, mib, backlog, slots } => {
+            let run = fair::FairRun { flood_key: &flood_key, probe_key: &probe_key, probes, mib, backlog, slots };
+            fair::fair(&client.api, run).await
         }
         Command::Soak { jobs, rate, kinds } => soak::soak(&client, jobs, rate, &kinds).await,
         Command::Judging { runs } => {

@@ -22,6 +22,10 @@ pub enum Keys {
         /// until they expire; e.g. 268435456, 256MiB or 1GiB (default 256MiB; 0: no limit).
         #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
         max_bytes: u64,
+        /// Its turns in fair share: while several keys have jobs waiting in a
+        /// language, this one gets this many taken for another's one (1 to 100).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        weight: u32,
     },
     /// List the keys (never the keys themselves).
     List,
@@ -79,18 +83,19 @@ fn limit(n: impl Into<u64>) -> String {
 pub async fn run(command: Keys) -> anyhow::Result<()> {
     let store = connect().await?;
     match command {
-        Keys::Add { name, rate, max_queued, max_bytes } => {
+        Keys::Add { name, rate, max_queued, max_bytes, weight } => {
             let quota = Quota { max_active: max_queued, max_bytes };
-            let (key, secret) = store.add_key(&name, rate.unwrap_or(0), quota).await?;
+            let (key, secret) = store.add_weighted_key(&name, rate.unwrap_or(0), quota, weight).await?;
             println!("{secret}");
             eprintln!(
-                "key '{}' (id {}) made: rate {}/min, max queued {}, max bytes {}. It is shown only now; the API \
-                 stores its hash.",
+                "key '{}' (id {}) made: rate {}/min, max queued {}, max bytes {}, weight {}. It is shown only \
+                 now; the API stores its hash.",
                 key.name,
                 key.id,
                 limit(key.rate_per_min),
                 limit(key.max_queued),
-                limit(key.max_bytes)
+                limit(key.max_bytes),
+                key.weight
             );
             eprintln!(
                 "Send it as 'Authorization: Bearer <key>'. An API with OPTIMUS_AUTH=required (the default beyond \
@@ -106,17 +111,18 @@ pub async fn run(command: Keys) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<14} {:<20} {:>9} {:>10} {:>12}  {:<20}  REVOKED",
-                "ID", "NAME", "RATE/MIN", "MAX QUEUED", "MAX BYTES", "CREATED"
+                "{:<14} {:<20} {:>9} {:>10} {:>12} {:>6}  {:<20}  REVOKED",
+                "ID", "NAME", "RATE/MIN", "MAX QUEUED", "MAX BYTES", "WEIGHT", "CREATED"
             );
             for k in keys {
                 println!(
-                    "{:<14} {:<20} {:>9} {:>10} {:>12}  {:<20}  {}",
+                    "{:<14} {:<20} {:>9} {:>10} {:>12} {:>6}  {:<20}  {}",
                     k.id,
                     k.name,
                     limit(k.rate_per_min),
                     limit(k.max_queued),
                     limit(k.max_bytes),
+                    k.weight,
                     k.created_at,
                     k.revoked_at.as_deref().unwrap_or("-")
                 );

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    Key { id: String, rate_per_min: u32, quota: Quota },
+    Key { id: String, rate_per_min: u32, quota: Quota, weight: u32 },
 }
 
 impl Caller {
@@ -24,6 +24,15 @@ impl Caller {
         match self {
             Caller::Anonymous => "",
             Caller::Key { id, .. } => id,
+        }
+    }
+
+    /// How many turns the caller's jobs get in fair share for another owner's one
+    /// (1 for anonymous callers, who share one turn).
+    pub fn weight(&self) -> u32 {
+        match self {
+            Caller::Anonymous => 1,
+            Caller::Key { weight, .. } => (*weight).clamp(1, MAX_WEIGHT),
         }
     }
 
@@ -68,6 +77,9 @@ pub struct ApiKey {
     pub max_queued: u32,
     /// Bytes its jobs may keep in Redis at once (0: no limit).
     pub max_bytes: u64,
+    /// Its turns in fair share between keys (1 to [`MAX_WEIGHT`]): a key of weight
+    /// 3 gets three jobs taken for another's one while both have jobs waiting.
+    pub weight: u32,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
@@ -78,9 +90,13 @@ impl ApiKey {
             id: self.id.clone(),
             rate_per_min: self.rate_per_min,
             quota: Quota { max_active: self.max_queued, max_bytes: self.max_bytes },
+            weight: self.weight,
         }
     }
 }
+
+/// The largest fair-share weight a key may have.
+pub const MAX_WEIGHT: u32 = 100;
 
 /// The prefix every key starts with, so that a leaked one is recognisable.
 pub const KEY_PREFIX: &str = "opt_";

@@ -5,7 +5,9 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `optimus:queue:<language>` | list | ids of queued jobs (pushed left, popped right) |
+//! | `optimus:queue:<language>` | list | ids of queued jobs in arrival order (pushed left, popped right): what workers block on, and the queue's depth |
+//! | `optimus:queue:<language>:order` | sorted set | the same ids, scored by their fair-share tag: the order workers take them in |
+//! | `optimus:queue:<language>:tags` | hash | each owner's last fair-share tag, and the language's virtual `clock` |
 //! | `optimus:job:<id>` | hash | the job record: spec, status, timestamps, attempts, owner, origin, trace context |
 //! | `optimus:result:<id>` | string | the job's [`crate::JobResult`] as JSON |
 //! | `optimus:cancel:<id>` | string | present while a cancel of a running job is pending |
@@ -38,6 +40,17 @@ const PREFIX: &str = "optimus";
 /// The queue of one language.
 pub fn queue(language: &str) -> String {
     format!("{PREFIX}:queue:{language}")
+}
+
+/// The order a language's queued jobs are taken in: start-time fair queuing
+/// between owners ([`crate::store`]'s `fair.lua`).
+pub fn queue_order(language: &str) -> String {
+    format!("{PREFIX}:queue:{language}:order")
+}
+
+/// Each owner's last tag in [`queue_order`], and the virtual clock.
+pub fn queue_tags(language: &str) -> String {
+    format!("{PREFIX}:queue:{language}:tags")
 }
 
 pub fn job(id: Uuid) -> String {
@@ -135,6 +148,9 @@ pub struct JobKeys {
     pub cancel: String,
     pub events: String,
     pub queue: String,
+    /// The language's fair-share order of queued jobs, and its tags.
+    pub order: String,
+    pub tags: String,
     pub retry: String,
     pub dead: String,
     /// The owner's ledger: its jobs that hold store space, and their bytes.
@@ -152,6 +168,8 @@ impl JobKeys {
             cancel: cancel(id),
             events: events(id),
             queue: queue(language),
+            order: queue_order(language),
+            tags: queue_tags(language),
             retry: retry(language),
             dead: dead(language),
             held: owner_held(owner),
@@ -188,6 +206,8 @@ mod tests {
         let id = Uuid::nil();
         let built = [
             queue("<language>"),
+            queue_order("<language>"),
+            queue_tags("<language>"),
             job(id),
             result(id),
             cancel(id),

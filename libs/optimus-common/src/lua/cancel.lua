@@ -2,7 +2,7 @@
 -- a running one gets a marker its worker watches for; a finished one stays as it finished.
 -- KEYS[1] job record   KEYS[2] cancel marker   KEYS[3] the language's queue
 -- KEYS[4] the language's retry set   KEYS[5] the caller's ledger (held)   KEYS[6] the job's event stream
--- KEYS[7] the caller's ledger (bytes)
+-- KEYS[7] the caller's ledger (bytes)   KEYS[8] the language's fair-share order
 -- ARGV[1] job id   ARGV[2] now   ARGV[3] ttl (seconds)   ARGV[4] the caller's key id ('' anonymous)
 -- Returns 'missing' (also when the job belongs to another key), 'dequeued' (it was
 -- queued and is now cancelled), 'cancelling', or the terminal status the job already had.
@@ -13,6 +13,7 @@ if not status or (owner and owner ~= ARGV[4]) then
 end
 if status == 'queued' then
   redis.call('LREM', KEYS[3], 0, ARGV[1])
+  redis.call('ZREM', KEYS[8], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2])
   redis.call('HDEL', KEYS[1], 'retry_at_ms', 'spec')

@@ -2,7 +2,7 @@
 -- memory allow it.
 -- KEYS[1] job record   KEYS[2] language queue   KEYS[3] owner's ledger (held)   KEYS[4] owner's rate state
 -- KEYS[5] the job's event stream   KEYS[6] the owner's index of recent jobs   KEYS[7] the set of callbacks owed
--- KEYS[8] owner's ledger (bytes)
+-- KEYS[8] owner's ledger (bytes)   KEYS[9] the language's fair-share order   KEYS[10] its tags
 -- ARGV[1] job id   ARGV[2] spec (JSON)   ARGV[3] language   ARGV[4] created_at   ARGV[5] max queue depth
 -- ARGV[6] owner key id ('' anonymous: KEYS[4] unused)   ARGV[7] jobs per minute (0: no limit)
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)
@@ -12,6 +12,7 @@
 -- ARGV[14] the bytes the job will hold while it waits   ARGV[15] most bytes the owner may hold (0: no limit)
 -- ARGV[16] the share of maxmemory (percent) past which no job is stored (0: no check)
 -- ARGV[17] most ended holds reclaimed from the ledger in this step
+-- ARGV[18] the owner's weight in fair share (1 and up: its jobs go that many times as often)
 -- The record keeps the language and the owner, from which every other key of the
 -- job follows (keys.rs), and never another key's name.
 -- Returns {code, n}: 1 queued; 0 the queue is full; -1 over the rate (retry after n
@@ -80,6 +81,13 @@ end
 ledger.hold(KEYS[3], KEYS[8], ARGV[1], size, '+inf')
 redis.call('HSET', KEYS[8], 'quota', max_bytes)
 redis.call('LPUSH', KEYS[2], ARGV[1])
+-- Its fair-share tag: one weight's step after the owner's last, or after the clock
+-- if the owner has had nothing waiting since (fair.lua takes the lowest).
+local tag_owner = owner == '' and '-' or owner
+local clock = tonumber(redis.call('HGET', KEYS[10], 'clock') or '0')
+local tag = math.max(clock, tonumber(redis.call('HGET', KEYS[10], tag_owner) or '0')) + 1 / tonumber(ARGV[18])
+redis.call('HSET', KEYS[10], tag_owner, tag)
+redis.call('ZADD', KEYS[9], tag, ARGV[1])
 if ARGV[11] ~= '' then
   redis.call('HSET', KEYS[1], 'origin', ARGV[11])
 end

@@ -8,6 +8,7 @@
 -- KEYS[4] the heartbeat key of the worker it is taken from   KEYS[5] the language's queue
 -- KEYS[6] the language's retry set   KEYS[7] the language's dead-letter list
 -- KEYS[8] the owner's ledger (held)   KEYS[9] the job's event stream   KEYS[10] the owner's ledger (bytes)
+-- KEYS[11] the language's fair-share order   KEYS[12] its tags
 -- ARGV[1] job id   ARGV[2] max attempts   ARGV[3] reason   ARGV[4] now   ARGV[5] ttl (seconds)
 -- ARGV[6] '1' when the attempt does not count   ARGV[7] '1' to hand back only if that
 -- worker is dead (fencing: a peer recovering it re-checks in this same step)
@@ -67,6 +68,7 @@ redis.call('HDEL', KEYS[1], 'worker', 'started_at')
 if uncounted or attempts < 1 then
   -- The right end is popped next: a recovered job goes first.
   redis.call('RPUSH', KEYS[5], ARGV[1])
+  fair.first(KEYS[11], KEYS[12], ARGV[1])
   event('requeued', {status = 'queued', attempts = attempts, reason = ARGV[3], counted = not uncounted}, false)
   return 'requeued'
 end

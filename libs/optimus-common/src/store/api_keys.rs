@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::auth::{hash, ApiKey, Quota, KEY_PREFIX};
+use crate::auth::{hash, ApiKey, Quota, KEY_PREFIX, MAX_WEIGHT};
 use crate::keys;
 
 /// Why a key could not be added or revoked.
@@ -33,6 +33,7 @@ fn from_fields(fields: HashMap<String, String>) -> Option<ApiKey> {
         max_queued: fields.get("max_queued").and_then(|v| v.parse().ok()).unwrap_or(0),
         // A key made before byte quotas has none.
         max_bytes: fields.get("max_bytes").and_then(|v| v.parse().ok()).unwrap_or(0),
+        weight: fields.get("weight").and_then(|v| v.parse().ok()).unwrap_or(1),
         created_at: fields.get("created_at").cloned().unwrap_or_default(),
         revoked_at: fields.get("revoked_at").cloned(),
     })
@@ -41,6 +42,18 @@ fn from_fields(fields: HashMap<String, String>) -> Option<ApiKey> {
 impl Store {
     /// Makes a key; returns what is stored and the key itself, which exists nowhere else.
     pub async fn add_key(&self, name: &str, rate_per_min: u32, quota: Quota) -> Result<(ApiKey, String), KeyError> {
+        self.add_weighted_key(name, rate_per_min, quota, 1).await
+    }
+
+    /// [`add_key`](Self::add_key) with a fair-share weight (1 to [`MAX_WEIGHT`]).
+    pub async fn add_weighted_key(
+        &self,
+        name: &str,
+        rate_per_min: u32,
+        quota: Quota,
+        weight: u32,
+    ) -> Result<(ApiKey, String), KeyError> {
+        let weight = weight.clamp(1, MAX_WEIGHT);
         if self.list_keys().await?.iter().any(|k| k.name == name) {
             return Err(KeyError::NameTaken(name.to_string()));
         }
@@ -52,6 +65,7 @@ impl Store {
             rate_per_min,
             max_queued: quota.max_active,
             max_bytes: quota.max_bytes,
+            weight,
             created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
             revoked_at: None,
         };
@@ -67,6 +81,7 @@ impl Store {
                     ("rate_per_min", rate_per_min.to_string()),
                     ("max_queued", quota.max_active.to_string()),
                     ("max_bytes", quota.max_bytes.to_string()),
+                    ("weight", weight.to_string()),
                     ("created_at", key.created_at.clone()),
                 ],
             )

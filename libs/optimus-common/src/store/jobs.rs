@@ -187,6 +187,8 @@ impl Store {
             .key(&job.recent)
             .key(keys::callbacks())
             .key(&job.bytes)
+            .key(&job.order)
+            .key(&job.tags)
             .arg(id.to_string())
             .arg(spec_json)
             .arg(&lang.name)
@@ -204,6 +206,7 @@ impl Store {
             .arg(quota.max_bytes)
             .arg(admission.memory_high_percent)
             .arg(LEDGER_RECLAIM)
+            .arg(caller.weight())
             .invoke_async(&mut conn)
             .await?;
         let max_bytes = quota.max_bytes;
@@ -333,6 +336,7 @@ impl Store {
             .key(&keys.held)
             .key(&keys.events)
             .key(&keys.bytes)
+            .key(&keys.order)
             .arg(id.to_string())
             .arg(now())
             .arg(self.ttl_secs)

@@ -63,7 +63,7 @@ pub enum StoreError {
 }
 
 /// One script's source, written once: [`Scripts`] runs it, [`SCRIPTS`] lists it.
-/// Each starts with `ledger.lua`, the owners' ledger that several of them keep.
+/// Each starts with `prelude.lua`: the owners' ledger and the fair-share order, which several keep.
 macro_rules! lua {
     ($($name:ident => $file:literal),* $(,)?) => {
         /// The Lua scripts, each loaded once and run by its hash.
@@ -79,7 +79,7 @@ macro_rules! lua {
 
         /// Every script's source as it runs, by file name (for the tests that read them).
         pub const SCRIPTS: &[(&str, &str)] =
-            &[$(($file, concat!(include_str!("../lua/ledger.lua"), include_str!(concat!("../lua/", $file)))),)*];
+            &[$(($file, concat!(include_str!("../lua/prelude.lua"), include_str!(concat!("../lua/", $file)))),)*];
     };
 }
 
@@ -93,6 +93,7 @@ lua! {
     promote => "promote.lua",
     revive => "revive.lua",
     take_callbacks => "take_callbacks.lua",
+    fair => "fair.lua",
 }
 
 /// A handle on the job store; cheap to clone, reconnects by itself.

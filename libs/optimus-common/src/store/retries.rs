@@ -109,6 +109,8 @@ impl Store {
             .key(&keys.held)
             .key(&keys.events)
             .key(&keys.bytes)
+            .key(&keys.order)
+            .key(&keys.tags)
             .arg(job.id.to_string())
             .arg(self.max_attempts)
             .arg(reason)
@@ -142,7 +144,7 @@ impl Store {
             return Ok(0);
         }
         let mut promote = self.scripts.promote.key(&retry);
-        promote.key(keys::queue(language));
+        promote.key(keys::queue(language)).key(keys::queue_order(language)).key(keys::queue_tags(language));
         for id in &due {
             promote.key(keys::job(*id)).arg(id.to_string());
         }
@@ -191,6 +193,8 @@ impl Store {
             .key(&keys.held)
             .key(&keys.events)
             .key(&keys.bytes)
+            .key(&keys.order)
+            .key(&keys.tags)
             .arg(id.to_string())
             .invoke_async(&mut conn)
             .await?;

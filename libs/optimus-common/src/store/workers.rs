@@ -1,5 +1,6 @@
-//! Workers: the reliable pop (queue -> the worker's processing list), registration
-//! and heartbeats, and the recovery of a dead worker's jobs by its live peers.
+//! Workers: the reliable pop (queue -> the worker's processing list, then the job
+//! whose fair-share turn it is), registration and heartbeats, and the recovery of
+//! a dead worker's jobs by its live peers.
 
 use std::time::Duration;
 
@@ -15,14 +16,19 @@ use crate::keys;
 pub struct Popper {
     conn: MultiplexedConnection,
     queue: String,
+    order: String,
+    tags: String,
     processing: String,
+    fair: redis::Script,
 }
 
 impl Popper {
     /// Waits up to `timeout` for a job on the language's queue and moves it to this
-    /// worker's processing list in the same step.
+    /// worker's processing list in the same step; then (`fair.lua`) swaps it for the
+    /// job whose fair-share turn it is, if that is another. Either way the id
+    /// returned is on the processing list, so a worker that dies now loses nothing.
     pub async fn pop(&mut self, timeout: Duration) -> Result<Option<Uuid>, StoreError> {
-        let id: Option<String> = self
+        let popped: Option<String> = self
             .conn
             .blmove(
                 &self.queue,
@@ -32,7 +38,17 @@ impl Popper {
                 timeout.as_secs_f64(),
             )
             .await?;
-        Ok(id.and_then(|id| Uuid::parse_str(&id).ok()))
+        let Some(popped) = popped else { return Ok(None) };
+        let id: String = self
+            .fair
+            .key(&self.queue)
+            .key(&self.processing)
+            .key(&self.order)
+            .key(&self.tags)
+            .arg(&popped)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(Uuid::parse_str(&id).ok())
     }
 }
 
@@ -41,7 +57,14 @@ impl Store {
     /// would stall every other command sharing a multiplexed connection.
     pub async fn popper(&self, language: &str, worker: &str) -> Result<Popper, StoreError> {
         let conn = self.client.get_multiplexed_async_connection().await?;
-        Ok(Popper { conn, queue: keys::queue(language), processing: keys::processing(worker) })
+        Ok(Popper {
+            conn,
+            queue: keys::queue(language),
+            order: keys::queue_order(language),
+            tags: keys::queue_tags(language),
+            processing: keys::processing(worker),
+            fair: self.scripts.fair.clone(),
+        })
     }
 
     /// Announces a worker of `language` and starts its heartbeat.

@@ -106,5 +106,5 @@ impl TestStore {
 }
 
 pub fn key(id: &str) -> Caller {
-    Caller::Key { id: id.into(), rate_per_min: 0, quota: optimus_common::Quota::NONE }
+    Caller::Key { id: id.into(), rate_per_min: 0, quota: optimus_common::Quota::NONE, weight: 1 }
 }

@@ -63,14 +63,15 @@ async fn a_queued_job_cancelled_leaves_its_queue_and_its_owners_count() {
 #[tokio::test]
 async fn a_keys_limits_refuse_without_writing_anything() {
     let t = store().await;
-    let capped = Caller::Key { id: "k1".into(), rate_per_min: 0, quota: Quota { max_active: 1, max_bytes: 0 } };
+    let capped =
+        Caller::Key { id: "k1".into(), rate_per_min: 0, quota: Quota { max_active: 1, max_bytes: 0 }, weight: 1 };
     t.submit(&capped).await;
     let refused = uuid::Uuid::new_v4();
     let outcome = t.store.enqueue(refused, &python_spec(), t.python(), &capped).await.unwrap();
     assert_eq!(outcome, EnqueueOutcome::TooManyActive { max: 1 });
     assert!(t.store.get_unowned(refused).await.unwrap().is_none());
     // One job a minute: the second is told when to come back.
-    let slow = Caller::Key { id: "k2".into(), rate_per_min: 1, quota: Quota::NONE };
+    let slow = Caller::Key { id: "k2".into(), rate_per_min: 1, quota: Quota::NONE, weight: 1 };
     t.submit(&slow).await;
     match t.store.enqueue(uuid::Uuid::new_v4(), &python_spec(), t.python(), &slow).await.unwrap() {
         EnqueueOutcome::RateLimited { retry_after } => assert!(retry_after.as_secs() <= 60, "{retry_after:?}"),

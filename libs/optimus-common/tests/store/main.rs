@@ -2,6 +2,7 @@
 //! reliable pop and its recovery, retries and dead letters, and the scripts' keys.
 //! One binary, one helper.
 
+mod fair;
 mod helpers;
 mod jobs;
 mod quotas;

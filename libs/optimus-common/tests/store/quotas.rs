@@ -26,7 +26,7 @@ fn big_spec(tests: usize, each: usize) -> optimus_common::JobSpec {
 }
 
 fn owner_with(max_bytes: u64) -> Caller {
-    Caller::Key { id: "k1".into(), rate_per_min: 0, quota: Quota { max_active: 0, max_bytes } }
+    Caller::Key { id: "k1".into(), rate_per_min: 0, quota: Quota { max_active: 0, max_bytes }, weight: 1 }
 }
 
 #[tokio::test]
@@ -49,7 +49,8 @@ async fn a_burst_cannot_pass_a_keys_byte_quota() {
     assert!(held as u64 <= 8 << 20 && held as u64 == accepted as u64 * needed, "the ledger holds {held}");
     assert_eq!(t.active("k1").await, accepted);
     // Another key is not held back by k1's use.
-    let other = Caller::Key { id: "k2".into(), rate_per_min: 0, quota: Quota { max_active: 0, max_bytes: 8 << 20 } };
+    let other =
+        Caller::Key { id: "k2".into(), rate_per_min: 0, quota: Quota { max_active: 0, max_bytes: 8 << 20 }, weight: 1 };
     assert_eq!(t.store.enqueue(uuid::Uuid::new_v4(), &spec, t.python(), &other).await.unwrap(), EnqueueOutcome::Queued);
     // A job larger than the whole quota is told so.
     let huge = big_spec(1, 5 << 20);

@@ -1,5 +1,7 @@
--- The ledger of what an owner holds in the store, prepended to every script (its
--- keys arrive in KEYS like any other). `held` is a sorted set of the owner's jobs,
+-- What several scripts share, prepended to every one (the keys it touches arrive
+-- in KEYS like any other).
+--
+-- The ledger of what an owner holds in the store. `held` is a sorted set of the owner's jobs,
 -- each scored by when its hold ends (ms; '+inf' while it is queued or running);
 -- `bytes` a hash of the bytes each one holds, with their sum in 'total'.
 local ledger = {}
@@ -45,5 +47,14 @@ end
 -- How many of the owner's jobs are queued or running.
 function ledger.active(held)
   return redis.call('ZCOUNT', held, '+inf', '+inf')
+end
+
+-- The fair-share order of a language's queued jobs (fair.lua takes from it).
+local fair = {}
+
+-- Puts queued job `id` at the front of the order (a job given back goes first):
+-- its tag is the clock.
+function fair.first(order, tags, id)
+  redis.call('ZADD', order, tonumber(redis.call('HGET', tags, 'clock') or '0'), id)
 end
 
