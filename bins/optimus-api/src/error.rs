@@ -40,14 +40,14 @@ pub enum ApiError {
     KeyRevoked { name: String },
     #[error("this key may submit {per_min} jobs per minute; retry after {} s", retry_after.as_secs().max(1))]
     RateLimited { per_min: u32, retry_after: std::time::Duration },
-    #[error("{} {max} jobs queued or running, its limit; wait for some to finish{}", holder(*anonymous), raise(*anonymous, "--max-queued", "OPTIMUS_ANONYMOUS_MAX_QUEUED"))]
+    #[error("the jobs of {} queued or running are {max}, the limit; wait for some to finish{}", whose(*anonymous), raise(*anonymous, "--max-queued", "OPTIMUS_ANONYMOUS_MAX_QUEUED"))]
     TooManyActive { max: u32, anonymous: bool },
-    #[error("{} {max_bytes} bytes of store space, its quota, and this job needs {needed} more; {}{}", holder_holds(*anonymous), match retry_after {
-        Some(after) => format!("its oldest finished job's results expire in {} s", after.as_secs().max(1)),
-        None => "its queued and running jobs hold all of it; wait for them to finish".to_string(),
+    #[error("the jobs of {} hold {max_bytes} bytes of store space, the quota, and this job needs {needed} more; {}{}", whose(*anonymous), match retry_after {
+        Some(after) => format!("the oldest finished one's results expire in {} s", secs_up(*after)),
+        None => "the queued and running ones hold all of it; wait for them to finish".to_string(),
     }, raise(*anonymous, "--max-bytes", "OPTIMUS_ANONYMOUS_MAX_BYTES"))]
     OverQuota { needed: u64, max_bytes: u64, retry_after: Option<std::time::Duration>, anonymous: bool },
-    #[error("this job alone needs {needed} bytes of store space, more than the {max_bytes} bytes {} may hold; send smaller tests or fewer of them{}", if *anonymous { "anonymous callers" } else { "this key" }, raise(*anonymous, "--max-bytes", "OPTIMUS_ANONYMOUS_MAX_BYTES"))]
+    #[error("this job alone needs {needed} bytes of store space, more than the {max_bytes} bytes the jobs of {} may hold; send smaller tests or fewer of them{}", whose(*anonymous), raise(*anonymous, "--max-bytes", "OPTIMUS_ANONYMOUS_MAX_BYTES"))]
     JobOverQuota { needed: u64, max_bytes: u64, anonymous: bool },
     #[error("this key has {max} event streams open, its limit (OPTIMUS_MAX_STREAMS_PER_KEY); close one, or poll GET /jobs/{{id}}")]
     TooManyStreams { max: usize },
@@ -103,11 +103,9 @@ impl ApiError {
     /// Seconds a client should wait before retrying, for the refusals that pass.
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+            ApiError::RateLimited { retry_after, .. } => Some(secs_up(*retry_after)),
             ApiError::TooManyActive { .. } => Some(RETRY_AFTER_SECS),
-            ApiError::OverQuota { retry_after, .. } => {
-                Some(retry_after.map_or(RETRY_AFTER_SECS, |a| a.as_millis().div_ceil(1000).max(1) as u64))
-            }
+            ApiError::OverQuota { retry_after, .. } => Some(retry_after.map_or(RETRY_AFTER_SECS, secs_up)),
             ApiError::Busy => Some(1),
             e if e.status_and_code().0 == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
             _ => None,
@@ -118,20 +116,17 @@ impl ApiError {
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: u64 = 5;
 
-/// Who a quota refusal is about.
-fn holder(anonymous: bool) -> &'static str {
-    if anonymous {
-        "anonymous callers together have"
-    } else {
-        "this key has"
-    }
+/// A wait in whole seconds, rounded up, at least 1 (for `Retry-After`).
+fn secs_up(wait: std::time::Duration) -> u64 {
+    wait.as_millis().div_ceil(1000).max(1) as u64
 }
 
-fn holder_holds(anonymous: bool) -> &'static str {
+/// Whose quota a refusal is about.
+fn whose(anonymous: bool) -> &'static str {
     if anonymous {
-        "anonymous callers together hold"
+        "all anonymous callers"
     } else {
-        "this key holds"
+        "this key"
     }
 }
 

@@ -97,19 +97,20 @@ pub fn api_key(hash: &str) -> String {
 /// The jobs of one owner (`""`: nobody's) that hold store space, and until when: its
 /// ledger, with [`owner_bytes`]. Its `+inf` entries are the owner's active jobs.
 pub fn owner_held(owner: &str) -> String {
-    if owner.is_empty() {
-        format!("{PREFIX}:anonymous:held")
-    } else {
-        format!("{PREFIX}:owner:{owner}:held")
-    }
+    ledger(owner, "held")
 }
 
 /// The bytes each job of [`owner_held`] holds, and their `total`.
 pub fn owner_bytes(owner: &str) -> String {
+    ledger(owner, "bytes")
+}
+
+/// One part of an owner's ledger; all anonymous callers share one.
+fn ledger(owner: &str, part: &str) -> String {
     if owner.is_empty() {
-        format!("{PREFIX}:anonymous:bytes")
+        format!("{PREFIX}:anonymous:{part}")
     } else {
-        format!("{PREFIX}:owner:{owner}:bytes")
+        format!("{PREFIX}:owner:{owner}:{part}")
     }
 }
 
