@@ -2,7 +2,8 @@
 # Installs what Optimus needs on this machine and builds what it runs on:
 # redis-server, Chromium and its WebDriver (for the web page's test), promtool (for
 # the metrics test), the Judge0
-# and Piston client venv (for the compatibility tests), the base image, the static
+# and Piston client venv (for the compatibility tests), schemathesis and cargo-fuzz
+# (for the fuzzing test), the base image, the static
 # launcher, and every configured language's image.
 # Used by setup.sh (which then starts the stack) and by .ci/run (which then tests).
 # Idempotent: what is already there is kept, and images are rebuilt only when
@@ -40,15 +41,23 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# A venv per pinned requirements file, rebuilt only when the file changed.
+venv_from() {
+  local dir="$1" venv="$1/.venv"
+  if ! cmp -s "$dir/requirements.txt" "$venv/.requirements" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$dir/requirements.txt"
+    cp "$dir/requirements.txt" "$venv/.requirements"
+  fi
+}
 say "client venv (tests/compat/.venv: judge0, pistonapi, pinned)"
-venv=tests/compat/.venv
-stamp="$venv/.requirements"
-if ! cmp -s tests/compat/requirements.txt "$stamp" 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/compat/requirements.txt
-  cp tests/compat/requirements.txt "$stamp"
-fi
+venv_from tests/compat
+say "schemathesis venv (tests/fuzzing/.venv, pinned; its own, so its pins and the clients' cannot clash)"
+venv_from tests/fuzzing
+
+say "cargo-fuzz (the fuzzing test builds tests/fuzz with it)"
+command -v cargo-fuzz >/dev/null || cargo install -q --locked cargo-fuzz
 
 say "base image"
 OPTIMUS_TRY_PULL="${OPTIMUS_TRY_PULL:-1}" scripts/base-image.sh debian:bookworm-slim

@@ -33,7 +33,7 @@ use crate::AppState;
 /// `/metrics` is the operator's, scraped by Prometheus, which holds no user key;
 /// like `/health` it shows counts, never a job.
 /// The API's description and its page are public too.
-const OPEN_PATHS: [&str; 7] =
+pub(crate) const OPEN_PATHS: [&str; 7] =
     ["/health", "/metrics", "/openapi.json", "/docs", "/", "/static/app.js", "/static/app.css"];
 
 fn presented_key(req: &Request) -> Option<&str> {

@@ -60,6 +60,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the request parsers and checks read, borrowed.
+    pub fn rules(&self) -> validate::Rules<'_> {
+        validate::Rules { registry: &self.registry, settings: &self.settings, api: &self.api }
+    }
+}
+
+impl AppState {
     pub fn new(store: Store, registry: LanguageRegistry, settings: Settings, api: ApiConfig) -> Self {
         AppState {
             connections: Arc::default(),

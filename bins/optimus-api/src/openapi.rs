@@ -9,14 +9,17 @@
 
 #![allow(dead_code)]
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use optimus_common::store::{JobSummary, ResultSummary};
 use optimus_common::{AttemptError, Compare, Harness, JobRecord, JobResult, JobStatus, Mode, TestResult, Verdict};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::validate::{FileRequest, JobRequest, ProgramRequest, TestCaseRequest};
+use crate::AppState;
 
 /// Every error of Optimus's own API.
 #[derive(Serialize, ToSchema)]
@@ -45,6 +48,18 @@ pub struct CancelAnswer {
     pub job_id: uuid::Uuid,
     pub status: JobStatus,
     pub message: String,
+}
+
+/// One event of `GET /jobs/{id}/events`, as the stream's fields.
+#[derive(Serialize, ToSchema)]
+pub struct JobEvent {
+    /// The event's stream id: send it back as `Last-Event-ID` to resume after it.
+    pub id: String,
+    /// queued, running, compiled, test, requeued, or the terminal status
+    /// (completed, failed, cancelled), after which the stream ends.
+    pub event: String,
+    /// The event's JSON, such as `{"status":"queued"}` or a test's result.
+    pub data: String,
 }
 
 /// `GET /jobs`'s answer.
@@ -108,7 +123,9 @@ fn cancel() {}
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "Server-sent events: queued, running, compiled, test, requeued, and the terminal status", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-sent events: queued, running, compiled, test, requeued, and the terminal status", content_type = "text/event-stream", body = JobEvent),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 429, description = "The caller has as many open streams as it may", body = ErrorBody),
         (status = 404, description = "No such job of the caller's", body = ErrorBody),
         (status = 422, description = "A Last-Event-ID that is not a stream id", body = ErrorBody),
     ))]
@@ -169,8 +186,8 @@ fn judge0_language() {}
 
 #[utoipa::path(post, path = "/judge0/submissions", tag = "judge0", request_body = Value,
     params(
-        ("base64_encoded" = Option<bool>, Query, description = "Text fields in base64"),
-        ("wait" = Option<bool>, Query, description = "Answer when it has ended"),
+        ("base64_encoded" = Option<String>, Query, description = "`true`: text fields in base64; any other value, as in Judge0, means plain text"),
+        ("wait" = Option<String>, Query, description = "`true`: answer when it has ended; any other value, as in Judge0, means at once"),
         ("fields" = Option<String>, Query, description = "`*`, or a comma-separated list"),
     ),
     responses(
@@ -183,7 +200,7 @@ fn judge0_create() {}
 
 #[utoipa::path(get, path = "/judge0/submissions/{token}", tag = "judge0",
     params(("token" = uuid::Uuid, Path, description = "The token (the job id)"),
-        ("base64_encoded" = Option<bool>, Query, description = "Text fields in base64"),
+        ("base64_encoded" = Option<String>, Query, description = "`true`: text fields in base64; any other value, as in Judge0, means plain text"),
         ("fields" = Option<String>, Query, description = "`*`, or a comma-separated list")),
     responses((status = 200, description = "The submission's fields", body = Value),
         (status = 400, description = "{\"error\"}: unknown fields", body = Value),
@@ -202,7 +219,7 @@ fn judge0_batch_create() {}
 
 #[utoipa::path(get, path = "/judge0/submissions/batch", tag = "judge0",
     params(("tokens" = String, Query, description = "Comma-separated tokens"),
-        ("base64_encoded" = Option<bool>, Query, description = "Text fields in base64"),
+        ("base64_encoded" = Option<String>, Query, description = "`true`: text fields in base64; any other value, as in Judge0, means plain text"),
         ("fields" = Option<String>, Query, description = "`*`, or a comma-separated list")),
     responses((status = 200, description = "{\"submissions\": [...]} in token order", body = Value),
         (status = 400, description = "{\"error\"}", body = Value)))]
@@ -226,8 +243,8 @@ fn piston_execute() {}
         judge0_delete, judge0_batch_create, judge0_batch_show, piston_runtimes, piston_execute),
     components(schemas(JobRequest, TestCaseRequest, ProgramRequest, FileRequest, Mode, Compare, Harness, JobRecord,
         AttemptError, JobResult, TestResult, Verdict, JobStatus, JobSummary, ResultSummary, ErrorBody, ErrorDetail,
-        JobAccepted, CancelAnswer, JobList)),
-    modifiers(&KeyAuth, &PistonAliases),
+        JobAccepted, CancelAnswer, JobList, JobEvent)),
+    modifiers(&KeyAuth, &EdgeAnswers, &PistonAliases),
     tags((name = "jobs"), (name = "service"), (name = "page"), (name = "judge0"), (name = "piston")),
 )]
 struct Doc;
@@ -247,6 +264,46 @@ impl utoipa::Modify for KeyAuth {
             "x-auth-token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
         );
+    }
+}
+
+/// What the layers in front of every handler answer ([`crate::app`]): 408 past the
+/// request time limit and 413 past the body cap everywhere; 401 and 403 wherever
+/// a key is required ([`crate::auth::OPEN_PATHS`] are open); 400 and 415 wherever a
+/// body is read. Added to each operation that does not describe them itself, in
+/// Optimus's error shape (Judge0's and Piston's routes answer these in it too).
+struct EdgeAnswers;
+
+impl utoipa::Modify for EdgeAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let open = crate::auth::OPEN_PATHS.contains(&path.as_str());
+            for op in [&mut item.get, &mut item.post, &mut item.delete].into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| answer(description).into());
+                };
+                add("408", "The request took longer than the API's request time limit");
+                add("413", "The body is over the API's body cap");
+                if !open {
+                    add("401", "No key, or an unknown one");
+                    add("403", "A revoked key, or a request from a foreign host or origin");
+                }
+                if op.request_body.is_some() {
+                    add("400", "The body cannot be read as JSON");
+                    add("415", "The body is not sent as application/json");
+                }
+            }
+        }
     }
 }
 
@@ -282,9 +339,24 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
     })
 }
 
-/// `GET /openapi.json`.
-pub async fn document() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], spec().to_json().expect("the document serializes"))
+/// `GET /openapi.json`: the document, with the `language` of a job and of its
+/// checker narrowed to the names and aliases this API's registry serves, so that
+/// a generated client (or a fuzzer) knows them.
+pub async fn document(State(state): State<AppState>) -> impl IntoResponse {
+    let mut doc = serde_json::to_value(spec()).expect("the document serializes");
+    let names: Vec<Value> = state
+        .registry
+        .languages()
+        .iter()
+        .flat_map(|lang| std::iter::once(&lang.name).chain(&lang.aliases))
+        .map(|name| Value::from(name.as_str()))
+        .collect();
+    for schema in ["JobRequest", "ProgramRequest"] {
+        if let Some(language) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/language")) {
+            language["enum"] = Value::Array(names.clone());
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/json")], doc.to_string())
 }
 
 const DOCS_PAGE: &str = include_str!("../static/docs.html");

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use super::semver;
 use crate::error::ApiError;
 use crate::extract::{parse_bounded, ParseError};
-use crate::validate::{Draft, TestDraft};
+use crate::validate::{Draft, Rules, TestDraft};
 use crate::AppState;
 
 /// Piston's answer to anything it refuses: `{"message": "..."}`.
@@ -93,7 +93,7 @@ pub async fn runtimes(State(state): State<AppState>) -> impl IntoResponse {
 /// The body as Piston's JSON; a form-encoded one is read into the same shape.
 /// Either way, a body with more than `max_values` values (JSON values, or form
 /// pairs) is refused before any is built (see [`crate::extract`]).
-fn body_value(headers: &HeaderMap, body: &Bytes, max_values: usize) -> Result<Value> {
+pub fn body_value(headers: &HeaderMap, body: &Bytes, max_values: usize) -> Result<Value> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let too_many = || PistonError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,7 +146,7 @@ pub async fn execute(
     body: Bytes,
 ) -> Result<Response> {
     let body = body_value(&headers, &body, state.settings.limits.max_json_values)?;
-    let draft = parse_execute(&state, &body)?;
+    let draft = parse_execute(state.rules(), &body)?;
     let lang = draft.lang.clone();
     let spec = crate::routes::jobs::accept(&state, draft).map_err(|refused| PistonError::bad(refused.message))?;
     let id = crate::routes::jobs::queue(&state, &caller, spec, &lang, None).await?;
@@ -192,7 +192,7 @@ fn limit(body: &Value, name: &str, min: f64, max: f64) -> Result<Option<f64>> {
     Ok(Some(value))
 }
 
-fn decode_file(i: usize, content: &str, encoding: &str) -> Result<String> {
+pub fn decode_file(i: usize, content: &str, encoding: &str) -> Result<String> {
     let bytes = match encoding {
         "utf8" => return Ok(content.to_string()),
         "base64" => base64::engine::general_purpose::STANDARD
@@ -213,7 +213,7 @@ fn decode_file(i: usize, content: &str, encoding: &str) -> Result<String> {
 }
 
 /// Piston's checks, in Piston's order and words, then the job request.
-fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<Draft<'s>> {
+pub fn parse_execute<'s>(rules: Rules<'s>, body: &Value) -> Result<Draft<'s>> {
     let language = body.get("language").and_then(Value::as_str).filter(|s| !s.is_empty());
     let language = language.ok_or_else(|| PistonError::bad("language is required as a string"))?;
     let version = body.get("version").and_then(Value::as_str).filter(|s| !s.is_empty());
@@ -234,7 +234,7 @@ fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<Draft<'s>> {
             encoding == "utf8",
         ));
     }
-    let lang = state
+    let lang = rules
         .registry
         .languages()
         .iter()
@@ -245,7 +245,7 @@ fn parse_execute<'s>(state: &'s AppState, body: &Value) -> Result<Draft<'s>> {
         .position(|(_, _, utf8)| *utf8)
         .ok_or_else(|| PistonError::bad("files must include at least one utf8 encoded file"))?;
 
-    let limits = &state.settings.limits;
+    let limits = &rules.settings.limits;
     let max_run_ms = limits.max_time_limit_ms as f64;
     let min_ms = MIN_TIMEOUT_MS as f64;
     let run_timeout = limit(body, "run_timeout", min_ms, max_run_ms)?;

@@ -2,7 +2,8 @@
 //! runtimes: a bare `3.11.2` is exactly that version (where Cargo's `semver`
 //! would read `^3.11.2`), `3.11` and `3.x` are any 3.11 / any 3, and `*`, `^`, `~`,
 //! comparisons, hyphen ranges, space (and) and `||` (or) work as in npm.
-//! Pre-release tags are not matched (no runtime has one).
+//! Pre-release tags are not matched (no runtime has one), nor is a version part
+//! of 2^64-1 or more.
 
 type Version = (u64, u64, u64);
 
@@ -41,7 +42,8 @@ impl Partial {
         for (i, piece) in pieces.iter().enumerate() {
             match *piece {
                 "x" | "X" | "*" => break,
-                n => parts[i] = Some(n.parse().ok()?),
+                // Below u64::MAX, so that the first version past any bound exists.
+                n => parts[i] = Some(n.parse().ok().filter(|n| *n < u64::MAX)?),
             }
         }
         Some(Partial { parts })
@@ -228,5 +230,17 @@ mod tests {
         assert!(!satisfies("3.11.2", "latest"));
         assert!(!satisfies("3.11.2", "3.11.2.1"));
         assert!(!satisfies("3.11.2", ">>3"));
+    }
+
+    #[test]
+    fn the_largest_parts_bound_without_overflow() {
+        // Found by the piston fuzz target: `^` past 2^64-1 wrapped to 0.0.0 (and
+        // panicked in a debug build). Such a part is refused; the one below it works.
+        let max = u64::MAX;
+        assert!(!satisfies(&format!("{max}.0.0"), &format!("^{max}.0.0")));
+        for range in ["^{n}.1.2", "~{n}.1", "{n}.x", "<={n}", ">{n}.0", "{n} - {n}.1"] {
+            let range = range.replace("{n}", &(max - 1).to_string());
+            assert!(satisfies(&format!("{}.1.2", max - 1), &range), "{range}");
+        }
     }
 }

@@ -14,11 +14,25 @@ mod checks;
 pub mod request;
 
 use optimus_common::settings::{Limits, MIN_MEMORY_MB, MIN_TIMEOUT_MS};
-use optimus_common::{Compare, Harness, JobSpec, LanguageConfig, Mode, Program, SourceFile, TestCase};
+use optimus_common::{
+    Compare, Harness, JobSpec, LanguageConfig, LanguageRegistry, Mode, Program, Settings, SourceFile, TestCase,
+};
 
 pub use self::checks::{MAX_ARGS, MAX_ARG_BYTES, MAX_FILES};
 pub use self::request::{parse_compare, FileRequest, JobRequest, ProgramRequest, TestCaseRequest};
 use crate::error::ApiError;
+use crate::ApiConfig;
+
+/// What reading and checking a request needs, borrowed from the running API: its
+/// languages, its limits and its own settings (where Judge0 callbacks may go).
+/// No connection and no I/O, so every parser of every API runs without a server,
+/// as the fuzz targets (`tests/fuzz`) run them.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'s> {
+    pub registry: &'s LanguageRegistry,
+    pub settings: &'s Settings,
+    pub api: &'s ApiConfig,
+}
 
 /// A job as an API understood it, before its bounds are checked.
 #[derive(Debug, Clone)]

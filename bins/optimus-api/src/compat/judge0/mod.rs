@@ -19,7 +19,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use optimus_common::limits::wall_cap_secs;
 use optimus_common::store::{Caller, Origin};
-use optimus_common::LanguageConfig;
+use optimus_common::{LanguageConfig, LanguageRegistry};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -84,16 +84,16 @@ pub async fn about() -> impl IntoResponse {
 }
 
 /// The largest of a value over the languages Judge0 clients can use.
-pub(super) fn most<T: Ord + Default>(state: &AppState, f: impl Fn(&LanguageConfig) -> T) -> T {
-    state.registry.languages().iter().filter(|l| !l.judge0_ids.is_empty()).map(f).max().unwrap_or_default()
+pub(super) fn most<T: Ord + Default>(registry: &LanguageRegistry, f: impl Fn(&LanguageConfig) -> T) -> T {
+    registry.languages().iter().filter(|l| !l.judge0_ids.is_empty()).map(f).max().unwrap_or_default()
 }
 
 /// Judge0's 39 settings, as Judge0 1.13.1 names them, describing Optimus's limits.
 pub async fn config_info(State(state): State<AppState>) -> impl IntoResponse {
     let limits = &state.settings.limits;
     let max_cpu = limits.max_time_limit_ms as f64 / 1000.0;
-    let cpu_default = most(&state, |l| l.time_limit_ms) as f64 / 1000.0;
-    let pids = most(&state, |l| l.pids_limit);
+    let cpu_default = most(&state.registry, |l| l.time_limit_ms) as f64 / 1000.0;
+    let pids = most(&state.registry, |l| l.pids_limit);
     let output_kb = (limits.output_limit_bytes / 1024) as u64;
     axum::Json(json!({
         "maintenance_mode": false,
@@ -106,14 +106,14 @@ pub async fn config_info(State(state): State<AppState>) -> impl IntoResponse {
         "callbacks_max_tries": callbacks::MAX_TRIES,
         "callbacks_timeout": callbacks::TIMEOUT.as_secs_f64(),
         "enable_additional_files": false,
-        "max_queue_size": most(&state, |l| l.max_queue_depth),
+        "max_queue_size": most(&state.registry, |l| l.max_queue_depth),
         "cpu_time_limit": cpu_default,
         "max_cpu_time_limit": max_cpu,
         "cpu_extra_time": 0.0,
         "max_cpu_extra_time": MAX_CPU_EXTRA_TIME,
         "wall_time_limit": wall_cap_secs(cpu_default),
         "max_wall_time_limit": wall_cap_secs(max_cpu),
-        "memory_limit": u64::from(most(&state, |l| l.memory_limit_mb)) * 1024,
+        "memory_limit": u64::from(most(&state.registry, |l| l.memory_limit_mb)) * 1024,
         "max_memory_limit": u64::from(limits.max_memory_mb) * 1024,
         "stack_limit": STACK_LIMIT_KB,
         "max_stack_limit": MAX_STACK_LIMIT_KB,
@@ -195,7 +195,7 @@ pub async fn create(
 ) -> Result<Response> {
     let fields = fields_of(&query)?;
     let base64 = flag(&query, "base64_encoded");
-    let (draft, sub) = parse_submission(&state, &body, base64).map_err(Judge0Error::Fields)?;
+    let (draft, sub) = parse_submission(state.rules(), &body, base64).map_err(Judge0Error::Fields)?;
     let id = enqueue(&state, &caller, draft, &sub).await?;
     if !flag(&query, "wait") {
         return Ok((StatusCode::CREATED, axum::Json(json!({ "token": id }))).into_response());
@@ -241,7 +241,7 @@ pub async fn show_one(
             cpu_time_limit: spec.map_or(0.0, |s| s.time_limit_ms as f64 / 1000.0),
             wall_time_limit: spec.map_or(0.0, |s| wall_cap_secs(s.time_limit_ms as f64 / 1000.0)),
             memory_limit: spec.map_or(0, |s| u64::from(s.memory_limit_mb) * 1024),
-            ..default_submission(state, lang)
+            ..default_submission(state.rules(), lang)
         }
     });
     let name = lang.map(LanguageConfig::judge0_display_name).unwrap_or_else(|| record.language.clone());
@@ -283,7 +283,7 @@ pub async fn batch_create(
     let mut answers = Vec::with_capacity(items.len());
     let mut any = false;
     for item in &items {
-        let answer = match parse_submission(&state, item, base64) {
+        let answer = match parse_submission(state.rules(), item, base64) {
             Err(errors) => json!(errors),
             Ok((draft, sub)) => match enqueue(&state, &caller, draft, &sub).await {
                 Ok(id) => {

@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::most;
 use super::view::{self, Submission};
-use crate::validate::{Draft, TestDraft};
-use crate::AppState;
+use crate::validate::{Draft, Rules, TestDraft};
 
 /// Judge0's bounds on what Optimus accepts but does not enforce separately.
 pub(super) const MAX_CPU_EXTRA_TIME: f64 = 5.0;
@@ -21,7 +20,7 @@ pub(super) const MAX_STACK_LIMIT_KB: u64 = 128_000;
 const MAX_ARGUMENTS_LENGTH: usize = 512;
 
 /// Judge0's defaults for a language: what a submission gets for what it leaves out.
-pub(super) fn default_submission(state: &AppState, lang: Option<&LanguageConfig>) -> Submission {
+pub(super) fn default_submission(rules: Rules<'_>, lang: Option<&LanguageConfig>) -> Submission {
     let cpu = lang.map_or(5.0, |l| l.time_limit_ms as f64 / 1000.0);
     Submission {
         language_id: lang.and_then(|l| l.judge0_ids.first().copied()).unwrap_or(0),
@@ -34,7 +33,7 @@ pub(super) fn default_submission(state: &AppState, lang: Option<&LanguageConfig>
         max_processes_and_or_threads: lang.map_or(0, |l| l.pids_limit.max(0) as u64),
         enable_per_process_and_thread_time_limit: false,
         enable_per_process_and_thread_memory_limit: false,
-        max_file_size: (state.settings.limits.output_limit_bytes / 1024) as u64,
+        max_file_size: (rules.settings.limits.output_limit_bytes / 1024) as u64,
         compiler_options: None,
         command_line_arguments: None,
         redirect_stderr_to_stdout: false,
@@ -120,7 +119,7 @@ fn trim_number(x: f64) -> String {
 /// A Judge0 submission as an Optimus job's draft (its language resolved, its
 /// rule and limits parsed), with what Judge0 keeps of it; or every field's errors.
 pub fn parse_submission<'s>(
-    state: &'s AppState,
+    rules: Rules<'s>,
     body: &Value,
     base64: bool,
 ) -> std::result::Result<(Draft<'s>, Submission), BTreeMap<String, Vec<String>>> {
@@ -129,7 +128,7 @@ pub fn parse_submission<'s>(
         e.add("base", "a submission is a JSON object");
         return Err(e.0);
     }
-    let limits = &state.settings.limits;
+    let limits = &rules.settings.limits;
     let source_code = e.text(body, "source_code", base64).filter(|s| !s.trim().is_empty());
     if source_code.is_none() && !e.0.contains_key("source_code") {
         e.add("source_code", "can't be blank");
@@ -142,7 +141,7 @@ pub fn parse_submission<'s>(
         None => (0, None),
         Some(id) => {
             let id = (id.fract() == 0.0 && id > 0.0 && id <= f64::from(u32::MAX)).then_some(id as u32).ok_or(id);
-            let found = id.ok().and_then(|id| state.registry.find_judge0(id));
+            let found = id.ok().and_then(|id| rules.registry.find_judge0(id));
             if found.is_none() {
                 let shown = id.map_or_else(trim_number, |id| id.to_string());
                 e.add("language_id", format!("language with id {shown} doesn't exist"));
@@ -150,7 +149,7 @@ pub fn parse_submission<'s>(
             (id.unwrap_or(0), found)
         }
     };
-    let d = default_submission(state, lang);
+    let d = default_submission(rules, lang);
     let stdin = e.text(body, "stdin", base64);
     let expected_output = e.text(body, "expected_output", base64);
     let max_cpu = limits.max_time_limit_ms as f64 / 1000.0;
@@ -169,7 +168,7 @@ pub fn parse_submission<'s>(
         d.memory_limit as f64,
     );
     let stack_limit = e.bounded(body, "stack_limit", 0.0, false, MAX_STACK_LIMIT_KB as f64, STACK_LIMIT_KB as f64);
-    let max_pids = most(state, |l| l.pids_limit) as f64;
+    let max_pids = most(rules.registry, |l| l.pids_limit) as f64;
     let max_processes =
         e.bounded(body, "max_processes_and_or_threads", 0.0, true, max_pids, d.max_processes_and_or_threads as f64);
     let max_file_size = e.bounded(body, "max_file_size", 0.0, false, d.max_file_size as f64, d.max_file_size as f64);
@@ -197,9 +196,9 @@ pub fn parse_submission<'s>(
     }
     let callback_url = e.text(body, "callback_url", false).filter(|s| !s.trim().is_empty());
     if let Some(url) = &callback_url {
-        if !state.api.callback_targets.enabled() {
+        if !rules.api.callback_targets.enabled() {
             e.add("callback_url", "setting callback is not allowed");
-        } else if let Err(why) = super::callbacks::check_url(url, &state.api.callback_ports) {
+        } else if let Err(why) = super::callbacks::check_url(url, &rules.api.callback_ports) {
             e.add("callback_url", why);
         }
     }
