@@ -144,7 +144,16 @@ async fn idle_subscribers_share_one_redis_connection_and_the_list_shows_recent_j
     // The list: newest first, filtered, bounded.
     let list: Value = reqwest::get(format!("{}/jobs?limit=5", stack.base)).await.unwrap().json().await.unwrap();
     let listed: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
-    let newest: Vec<&str> = ids.iter().rev().take(5).map(String::as_str).collect();
+    // Newest by creation time; jobs created in the same millisecond come in
+    // descending id order (the index's score is the millisecond).
+    let mut created = Vec::new();
+    for id in &ids {
+        let job: Value = reqwest::get(format!("{}/jobs/{id}", stack.base)).await.unwrap().json().await.unwrap();
+        let at: chrono::DateTime<chrono::Utc> = job["created_at"].as_str().unwrap().parse().unwrap();
+        created.push((at.timestamp_millis(), id.as_str()));
+    }
+    created.sort_by(|a, b| b.cmp(a));
+    let newest: Vec<&str> = created.iter().take(5).map(|(_, id)| *id).collect();
     assert_eq!(listed, newest);
     assert!(list["jobs"][0].get("spec").is_none() && list["jobs"][0]["status"] == "queued", "{list}");
     let c_only: Value = reqwest::get(format!("{}/jobs?language=c&status=queued&limit=100", stack.base))
