@@ -1,9 +1,9 @@
 //! Fuzzing, in `cargo test`: every cargo fuzz target (tests/fuzz) for a bounded
 //! time from its seeds, and schemathesis against a real stack (Redis, the API, a
-//! Python worker on Docker) from the API's own `/openapi.json`. A separate test
-//! binary (cargo runs test binaries one at a time), so that the fuzzers' CPU does
-//! not slow the system tests' timing; inside it,
-//! the two run one after the other (they share the machine's two cores).
+//! Python worker on Docker) from the API's own `/openapi.json`. A test binary of
+//! its own (cargo runs test binaries one at a time), so that the fuzzers' CPU does
+//! not slow the system tests' timing; inside it, the two tests take turns (they
+//! share the machine's two cores).
 
 mod schema;
 mod targets;
