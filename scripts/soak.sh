@@ -8,7 +8,14 @@
 # (release builds), runs `optimus-bench soak`, then prints: lost jobs, failed jobs,
 # misjudged jobs, duplicate results (a job stored twice, from the workers' logs),
 # containers left behind, the peak RSS of the API and of each worker, and Redis's
-# memory at the start and at the end. Logs stay in the directory it prints.
+# memory at the start, its highest reading (sampled every second) against the
+# high-water mark past which the API refuses new jobs, and at the end. Logs stay
+# in the directory it prints.
+#
+# SOAK_FLOOD=1 submits the mix with one key (`optimus-cli keys add`) while a
+# second key, with the default quotas, floods Python jobs of 2 MiB beside it for
+# the whole run: the soak then also prints what the flood got and the mix's
+# latency per kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${1:?usage: scripts/soak.sh N [rate]}"
@@ -20,8 +27,9 @@ cargo build -q --release -p optimus-api -p optimus-worker -p optimus-cli -p opti
 redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export REDIS_URL="redis://127.0.0.1:$redis_port" API_PORT="$api_port" NO_COLOR=1
+maxmemory="${REDIS_MAXMEMORY:-2gb}"
 redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --dir "$dir" \
-  --maxmemory 2gb --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  --maxmemory "$maxmemory" --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
 for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 
 pids=()
@@ -43,12 +51,24 @@ for lang in $languages; do
   pids+=("$!")
 done
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$api_port/health" | grep -q '"status":"ok"' && break; sleep 0.2; done
-mem_start=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
+used_memory() { redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r'; }
+mem_start=$(used_memory)
+# Redis's memory once a second, for its highest reading during the soak.
+(while sleep 1; do used_memory >>"$dir/redis-memory.txt" 2>/dev/null || true; done) &
+pids+=("$!")
+
+mix=()
+if [ -n "${SOAK_FLOOD:-}" ]; then
+  # The mix's key is a well-behaved tenant whose results (kept 24 h) may outgrow
+  # the default quota over 10,000 jobs; the flood's key has every default.
+  mix+=(--key "$(target/release/optimus-cli keys add --name soak-mix --max-queued 0 --max-bytes 0 2>/dev/null)")
+  mix+=(--flood-key "$(target/release/optimus-cli keys add --name soak-flood 2>/dev/null)")
+fi
 
 status=0
 # SOAK_KINDS="fork bomb,spin" runs only those kinds of job.
 target/release/optimus-bench --api "http://127.0.0.1:$api_port" --out "$dir" soak --jobs "$jobs" --rate "$rate" \
-  ${SOAK_KINDS:+--kinds "$SOAK_KINDS"} || status=$?
+  ${SOAK_KINDS:+--kinds "$SOAK_KINDS"} "${mix[@]}" || status=$?
 
 mem_end=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
 peak() { awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -69,12 +89,16 @@ stored=$(grep -h 'optimus_worker::worker: job stored' "$dir"/worker-*.log | grep
 echo "==> after the workers stopped"
 echo "  results stored: $stored; duplicate results: $dups"
 echo "  containers left: $leaked"
-echo "  redis used_memory: start $((mem_start / 1024)) KiB, end $((mem_end / 1024)) KiB"
+max_bytes=$(redis-cli -p "$redis_port" config get maxmemory | sed -n 2p)
+high_percent="${OPTIMUS_REDIS_MEMORY_HIGH_PERCENT:-90}"
+mem_high=$(sort -n "$dir/redis-memory.txt" | tail -1)
+echo "  redis used_memory: start $((mem_start / 1024)) KiB, highest $((mem_high / 1024)) KiB, end $((mem_end / 1024)) KiB;" \
+  "high-water mark $((max_bytes / 100 * high_percent / 1024)) KiB ($high_percent % of maxmemory $maxmemory)"
 echo "  sandbox failures (each retried): $(grep -h 'sandbox failed' "$dir"/worker-*.log | wc -l)"
 runs=$(grep -ho 'job judged.*run_ms=[0-9]*' "$dir"/worker-*.log | sed 's/.*run_ms=//' | sort -n)
 if [ -n "$runs" ]; then
   n=$(echo "$runs" | wc -l)
   echo "  job run time (ms): median $(echo "$runs" | sed -n "$(( (n + 1) / 2 ))p"), max $(echo "$runs" | tail -1), over $n jobs"
 fi
-[ "$dups" -eq 0 ] && [ "$leaked" -eq 0 ] || status=1
+[ "$dups" -eq 0 ] && [ "$leaked" -eq 0 ] && [ "$mem_high" -lt $((max_bytes / 100 * high_percent)) ] || status=1
 exit $status

@@ -141,6 +141,17 @@ enum Command {
         /// Only these kinds of job, comma-separated (e.g. "fork bomb"); default all.
         #[arg(long, value_delimiter = ',')]
         kinds: Vec<String>,
+        /// The key the mix is submitted with (none: anonymous).
+        #[arg(long)]
+        key: Option<String>,
+        /// A second key that floods Python jobs of `--flood-mib` MiB beside the mix,
+        /// keeping `--flood-backlog` of them queued, for the whole soak.
+        #[arg(long)]
+        flood_key: Option<String>,
+        #[arg(long, default_value_t = 2)]
+        flood_mib: usize,
+        #[arg(long, default_value_t = 200)]
+        flood_backlog: usize,
     },
 }
 
@@ -496,7 +507,14 @@ async fn main() -> anyhow::Result<()> {
             let run = fair::FairRun { flood_key: &flood_key, probe_key: &probe_key, probes, mib, backlog, slots };
             fair::fair(&client.api, run).await
         }
-        Command::Soak { jobs, rate, kinds } => soak::soak(&client, jobs, rate, &kinds).await,
+        Command::Soak { jobs, rate, kinds, key, flood_key, flood_mib, flood_backlog } => {
+            let mix = match key {
+                Some(key) => fair::keyed(&client.api, &key)?,
+                None => client,
+            };
+            let flood = flood_key.map(|key| soak::FloodArgs { key, mib: flood_mib, backlog: flood_backlog });
+            soak::soak(&mix, soak::SoakRun { jobs, rate, only: &kinds, flood }).await
+        }
         Command::Judging { runs } => {
             let t0 = Instant::now();
             println!("{:<20} {:>8}  (ms, median of {runs})", "python job", "p50");

@@ -3,6 +3,9 @@
 //! must get. Prints how many accepted jobs never ended (lost), ended `failed`, or
 //! got a verdict other than the expected one. `scripts/soak.sh` wraps it with the
 //! checks that need the processes (duplicates, leaked containers, peak memory).
+//! With a flooding key beside the mix (`--flood-key`), it also prints what the
+//! flood got (accepted, refused by which limit) and the mix's latency per kind,
+//! which fair share keeps near its bare figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +14,8 @@ use anyhow::bail;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::programs;
-use crate::Client;
+use crate::fair::{keyed, Flood};
+use crate::{median, percentile, programs, Client};
 
 /// One kind of job and the verdict it must end with.
 struct Kind {
@@ -67,6 +70,9 @@ enum Outcome {
         kind: usize,
         status: String,
         overall: String,
+        /// From the record: created to finished, in ms (polling every 500 ms
+        /// would blur a figure measured from outside).
+        latency_ms: Option<f64>,
     },
     /// Accepted (202) and still not terminal when the soak gave up on it.
     Lost(String),
@@ -74,8 +80,24 @@ enum Outcome {
     Refused,
 }
 
-/// `only`: the names of the kinds to run (all when empty), e.g. "fork bomb".
-pub async fn soak(client: &Client, jobs: usize, rate: f64, only: &[String]) -> anyhow::Result<()> {
+/// The flooding key beside the mix.
+pub struct FloodArgs {
+    pub key: String,
+    pub mib: usize,
+    pub backlog: usize,
+}
+
+pub struct SoakRun<'a> {
+    pub jobs: usize,
+    /// Jobs per second.
+    pub rate: f64,
+    /// The names of the kinds to run (all when empty), e.g. "fork bomb".
+    pub only: &'a [String],
+    pub flood: Option<FloodArgs>,
+}
+
+pub async fn soak(client: &Client, run: SoakRun<'_>) -> anyhow::Result<()> {
+    let SoakRun { jobs, rate, only, flood } = run;
     let mut kinds = kinds()?;
     if !only.is_empty() {
         kinds.retain(|k| only.iter().any(|o| o == k.name));
@@ -87,6 +109,13 @@ pub async fn soak(client: &Client, jobs: usize, rate: f64, only: &[String]) -> a
     let client = Arc::new(Client { http: client.http.clone(), api: client.api.clone() });
     // At most this many jobs polled at once, so the soak cannot overrun the API itself.
     let polling = Arc::new(Semaphore::new(400));
+    let flood = match &flood {
+        Some(f) => {
+            println!("flood: another key keeps {} Python jobs of {} MiB queued", f.backlog, f.mib);
+            Some(Flood::start(&keyed(&client.api, &f.key)?, f.mib, f.backlog))
+        }
+        None => None,
+    };
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(jobs);
     for i in 0..jobs {
@@ -100,10 +129,12 @@ pub async fn soak(client: &Client, jobs: usize, rate: f64, only: &[String]) -> a
     }
     let (mut lost, mut refused, mut failed, mut wrong) = (Vec::new(), 0, 0, 0);
     let mut done = 0;
+    let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     for task in tasks {
         match task.await? {
-            Outcome::Done { kind, status, overall } => {
+            Outcome::Done { kind, status, overall, latency_ms } => {
                 done += 1;
+                latencies[kind].extend(latency_ms);
                 let k = &kinds[kind];
                 if status == "failed" {
                     failed += 1;
@@ -124,6 +155,19 @@ pub async fn soak(client: &Client, jobs: usize, rate: f64, only: &[String]) -> a
     println!("  refused (503 after retries, never accepted): {refused}");
     for id in lost.iter().take(20) {
         println!("  lost: {id}");
+    }
+    println!("  {:<16} {:>6} {:>9} {:>9}", "latency (ms)", "jobs", "p50", "p99");
+    for (kind, ms) in kinds.iter().zip(&latencies) {
+        println!("  {:<16} {:>6} {:>9.0} {:>9.0}", kind.name, ms.len(), median(ms), percentile(ms, 99.0));
+    }
+    let all: Vec<f64> = latencies.concat();
+    println!("  {:<16} {:>6} {:>9.0} {:>9.0}", "all", all.len(), median(&all), percentile(&all, 99.0));
+    if let Some(flood) = flood {
+        let tally = flood.stop().await?;
+        println!("  flood: {} jobs accepted beside the mix", tally.submitted);
+        for (why, n) in &tally.refused {
+            println!("  flood refused: {n} x {why}");
+        }
     }
     if !lost.is_empty() || failed > 0 || wrong > 0 {
         bail!("the soak found lost, failed or misjudged jobs");
@@ -153,10 +197,16 @@ async fn one(client: &Client, job: &Value, kind: usize, polling: &Semaphore) -> 
         let Ok(record) = client.get(&id).await else { continue };
         let status = record["status"].as_str().unwrap_or("");
         if matches!(status, "completed" | "failed" | "cancelled") {
+            let time = |k: &str| record[k].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+            let latency_ms = match (time("created_at"), time("finished_at")) {
+                (Some(c), Some(f)) => Some((f - c).num_microseconds().unwrap_or(0) as f64 / 1000.0),
+                _ => None,
+            };
             return Outcome::Done {
                 kind,
                 status: status.to_string(),
                 overall: record["result"]["overall_status"].as_str().unwrap_or("").to_string(),
+                latency_ms,
             };
         }
     }
