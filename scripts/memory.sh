@@ -10,7 +10,8 @@
 #   2. 1,000 jobs of one 1 MiB test, with a key without quotas;
 #   3. a key with `keys add`'s defaults submitting jobs of 8 tests of 1 MiB until
 #      it is refused: what Redis holds for it, beside its quota.
-# After each it prints Redis's used_memory growth and the API's resident set.
+# After each it prints the growth of Redis's used_memory (less client buffers)
+# and the API's resident set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/optimus-memory.XXXXXX)
@@ -43,7 +44,12 @@ target/release/optimus-api >"$dir/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$api_port/health" | grep -q '"status":"ok"' && break; sleep 0.2; done
 
-used() { redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r'; }
+# Redis's memory less its clients' buffers (a large command leaves a connection's
+# query buffer grown for a while; that is the API's connection, not a job's).
+used() {
+  redis-cli -p "$redis_port" info memory | tr -d '\r' |
+    awk -F: '/^used_memory:/ { u = $2 } /^mem_clients_normal:/ { c = $2 } END { print u - c }'
+}
 rss() { awk '/^VmRSS:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$api_pid/status"; }
 mib() { python3 -c "print(f'{$1 / 1048576:.1f} MiB')"; }
 # submit BODY N KEY: N submissions of BODY, 8 at a time; prints the answers' status codes, counted.
