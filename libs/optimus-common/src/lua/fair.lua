@@ -12,6 +12,14 @@
 -- takes X's place on the processing list, X going back to the queue's right end,
 -- next to be popped). An id of the order set no longer queued (a stale entry) is
 -- dropped; with no order at all (jobs queued before fair share) X is taken.
+-- An X without a tag is taken too: it was queued before fair share, or another
+-- worker's pop ran between this one's BLMOVE and this script, found X's tag the
+-- lowest and X not on the queue, and dropped it as stale, so X's turn is now.
+-- (Swapping such an X back would leave it queued without a tag, passed over by
+-- every pop while other jobs wait: lost behind a flood.)
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  return ARGV[1]
+end
 for _ = 1, 16 do
   local head = redis.call('ZPOPMIN', KEYS[3])
   if #head == 0 then

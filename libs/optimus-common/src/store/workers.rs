@@ -28,7 +28,16 @@ impl Popper {
     /// job whose fair-share turn it is, if that is another. Either way the id
     /// returned is on the processing list, so a worker that dies now loses nothing.
     pub async fn pop(&mut self, timeout: Duration) -> Result<Option<Uuid>, StoreError> {
-        let popped: Option<String> = self
+        let Some(popped) = self.take(timeout).await? else { return Ok(None) };
+        let id = self.choose(&popped).await?;
+        Ok(Uuid::parse_str(&id).ok())
+    }
+
+    /// The first half of [`pop`](Self::pop): the `BLMOVE`. Its halves are two
+    /// steps, so another worker's may run between them; they are public so that a
+    /// test can interleave them as that race does.
+    pub async fn take(&mut self, timeout: Duration) -> Result<Option<String>, StoreError> {
+        Ok(self
             .conn
             .blmove(
                 &self.queue,
@@ -37,18 +46,21 @@ impl Popper {
                 redis::Direction::Left,
                 timeout.as_secs_f64(),
             )
-            .await?;
-        let Some(popped) = popped else { return Ok(None) };
-        let id: String = self
+            .await?)
+    }
+
+    /// The second half of [`pop`](Self::pop): `fair.lua` on the id `take` moved;
+    /// the id this worker claims.
+    pub async fn choose(&mut self, popped: &str) -> Result<String, StoreError> {
+        Ok(self
             .fair
             .key(&self.queue)
             .key(&self.processing)
             .key(&self.order)
             .key(&self.tags)
-            .arg(&popped)
+            .arg(popped)
             .invoke_async(&mut self.conn)
-            .await?;
-        Ok(Uuid::parse_str(&id).ok())
+            .await?)
     }
 }
 

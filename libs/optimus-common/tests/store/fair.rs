@@ -66,3 +66,35 @@ async fn a_job_given_back_goes_first() {
     t.store.requeue_uncounted(taken, "python-w", "engine").await.unwrap();
     assert_eq!(t.take("python-w").await.job.id, taken, "a job handed back uncounted is taken next");
 }
+
+/// Two workers' pops race: B's `BLMOVE` takes the oldest job, then A's whole pop
+/// runs, finds that job's tag the lowest and the job not queued, and drops its
+/// tag as stale; then B's `fair.lua` runs. B must take the job it moved: swapped
+/// back into the queue without a tag, it would be passed over by every pop for
+/// as long as another key keeps jobs waiting (the 10,000-job soak lost one so).
+#[tokio::test]
+async fn a_job_whose_tag_a_racing_pop_dropped_is_still_taken() {
+    let t = store().await;
+    // Weight 3: the small key's tags (1/3, 2/3) are below the flood's (1, 2, ...).
+    let (small, flood) = (key_weighted("small", 3), key_weighted("flood", 1));
+    let oldest = t.submit(&small).await;
+    for _ in 0..20 {
+        t.submit(&flood).await;
+    }
+    let second = t.submit(&small).await;
+    for worker in ["python-a", "python-b"] {
+        t.store.register_worker("python", worker).await.unwrap();
+    }
+    let mut b = t.store.popper("python", "python-b").await.unwrap();
+    let moved = b.take(std::time::Duration::from_secs(1)).await.unwrap().expect("a job is queued");
+    assert_eq!(moved, oldest.to_string(), "BLMOVE takes the oldest");
+    let mut a = t.store.popper("python", "python-a").await.unwrap();
+    let a_moved = a.take(std::time::Duration::from_secs(1)).await.unwrap().unwrap();
+    assert_eq!(a.choose(&a_moved).await.unwrap(), second.to_string(), "A takes the next lowest tag");
+    assert_eq!(b.choose(&moved).await.unwrap(), oldest.to_string(), "B takes the job it moved");
+    // Every job still queued has its tag, so each is taken in its turn.
+    let mut conn = t.redis().await;
+    let tagged: usize =
+        redis::AsyncCommands::zcard(&mut conn, optimus_common::keys::queue_order("python")).await.unwrap();
+    assert_eq!(tagged, t.store.queue_len("python").await.unwrap());
+}
