@@ -81,13 +81,13 @@ echo "1. 1,000 jobs of $(size "$dir/small.json") bytes each, anonymous: $(submit
 after=$(used)
 echo "   redis +$(mib $((after - before))) ($(( (after - before) / 1000 )) bytes a job); api rss $(rss)"
 
-free=$(target/release/optimus-cli keys add --name unbounded --max-queued 0 --max-bytes 0 2>/dev/null)
+free=$(target/release/optimus-cli keys add --name unbounded --max-queued 0 --max-bytes 0 2>>"$dir/keys.log")
 before=$(used)
 echo "2. 1,000 jobs of $(size "$dir/one-mib.json") bytes each, a key without quotas: $(submit "$dir/one-mib.json" 1000 "$free")"
 after=$(used)
 echo "   redis +$(mib $((after - before))) ($(( (after - before) / 1000 )) bytes a job); api rss $(rss)"
 
-flood=$(target/release/optimus-cli keys add --name defaults 2>/dev/null)
+flood=$(target/release/optimus-cli keys add --name defaults 2>>"$dir/keys.log")
 before=$(used)
 echo "3. 200 jobs of $(size "$dir/eight-mib.json") bytes each, a key with the default quotas: $(submit "$dir/eight-mib.json" 200 "$flood")"
 after=$(used)

@@ -61,8 +61,8 @@ mix=()
 if [ -n "${SOAK_FLOOD:-}" ]; then
   # The mix's key is a well-behaved tenant whose results (kept 24 h) may outgrow
   # the default quota over 10,000 jobs; the flood's key has every default.
-  mix+=(--key "$(target/release/optimus-cli keys add --name soak-mix --max-queued 0 --max-bytes 0 2>/dev/null)")
-  mix+=(--flood-key "$(target/release/optimus-cli keys add --name soak-flood 2>/dev/null)")
+  mix+=(--key "$(target/release/optimus-cli keys add --name soak-mix --max-queued 0 --max-bytes 0 2>>"$dir/keys.log")")
+  mix+=(--flood-key "$(target/release/optimus-cli keys add --name soak-flood 2>>"$dir/keys.log")")
 fi
 
 status=0

@@ -205,11 +205,7 @@ impl Client {
             let status = record["status"].as_str().unwrap_or("").to_string();
             if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
                 let latency = start.elapsed();
-                let time = |k: &str| record[k].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-                let queue_wait = match (time("created_at"), time("started_at")) {
-                    (Some(c), Some(s)) => (s - c).to_std().unwrap_or_default(),
-                    _ => Duration::ZERO,
-                };
+                let queue_wait = between(&record, "created_at", "started_at").unwrap_or_default();
                 return Ok(Finished {
                     language: job["language"].as_str().unwrap_or("").to_string(),
                     submitted,
@@ -231,6 +227,12 @@ impl Client {
         let v: Value = self.http.get(format!("{}/languages", self.api)).send().await?.json().await?;
         Ok(v["languages"].as_array().into_iter().flatten().filter_map(|l| l["queued_jobs"].as_u64()).sum())
     }
+}
+
+/// The time from a job record's timestamp `from` to its `to`, where both are set.
+fn between(record: &Value, from: &str, to: &str) -> Option<Duration> {
+    let time = |k: &str| record[k].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    (time(to)? - time(from)?).to_std().ok()
 }
 
 fn ms(d: Duration) -> f64 {

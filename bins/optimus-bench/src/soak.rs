@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::fair::{keyed, Flood};
-use crate::{median, percentile, programs, Client};
+use crate::{between, median, ms, percentile, programs, Client};
 
 /// One kind of job and the verdict it must end with.
 struct Kind {
@@ -197,11 +197,7 @@ async fn one(client: &Client, job: &Value, kind: usize, polling: &Semaphore) -> 
         let Ok(record) = client.get(&id).await else { continue };
         let status = record["status"].as_str().unwrap_or("");
         if matches!(status, "completed" | "failed" | "cancelled") {
-            let time = |k: &str| record[k].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-            let latency_ms = match (time("created_at"), time("finished_at")) {
-                (Some(c), Some(f)) => Some((f - c).num_microseconds().unwrap_or(0) as f64 / 1000.0),
-                _ => None,
-            };
+            let latency_ms = between(&record, "created_at", "finished_at").map(ms);
             return Outcome::Done {
                 kind,
                 status: status.to_string(),
