@@ -235,6 +235,57 @@ pub struct AttemptError {
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub json: String,
-    /// A callback is owed when the job ends.
-    pub callback: bool,
+    /// Who is owed word when the job ends (none: its client polls).
+    pub notify: Option<Notify>,
+}
+
+/// Who is owed word of a job's end: a Judge0 callback, or a Kafka bridge's result
+/// message. What is owed is a member of a sorted set ([`Notify::owed_set`]) that the
+/// enqueue adds it to; every script that ends the job puts it due there at once, so
+/// whoever delivers it (any API process, any bridge of that name) needs no polling
+/// of running jobs to learn of the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    /// A Judge0 submission's `callback_url` (`optimus:callbacks`).
+    Callback,
+    /// A result message, produced by the Kafka bridges of this name.
+    Kafka(String),
+}
+
+impl Notify {
+    /// The record's `notify` field: `callback`, or `kafka:<bridge>`.
+    pub fn field(&self) -> String {
+        match self {
+            Notify::Callback => "callback".into(),
+            Notify::Kafka(bridge) => format!("kafka:{bridge}"),
+        }
+    }
+
+    /// The field read back; `None` for an empty or unknown one.
+    pub fn parse(field: &str) -> Option<Notify> {
+        match field.split_once(':') {
+            None if field == "callback" => Some(Notify::Callback),
+            Some(("kafka", bridge)) if crate::keys::is_bridge_name(bridge) => Some(Notify::Kafka(bridge.into())),
+            _ => None,
+        }
+    }
+
+    /// When what is owed is first looked at, after the enqueue (ms). A job's end
+    /// puts it due at once, so this look only finds jobs still running: a Judge0
+    /// callback's deliverer looks every few hundred ms as it always has; a bridge
+    /// looks once a minute, to notice what no end could (nothing, by design).
+    pub fn first_look_ms(&self) -> i64 {
+        match self {
+            Notify::Callback => 0,
+            Notify::Kafka(_) => 60_000,
+        }
+    }
+
+    /// The sorted set where what is owed waits, scored by when to look at it next (ms).
+    pub fn owed_set(&self) -> String {
+        match self {
+            Notify::Callback => crate::keys::callbacks(),
+            Notify::Kafka(bridge) => crate::keys::kafka_outbox(bridge),
+        }
+    }
 }

@@ -27,11 +27,13 @@
 //! | `optimus:owner:<key id>:recent` | sorted set | that key's newest job ids, scored by creation time (ms); the last 10,000 |
 //! | `optimus:jobs:recent` | sorted set | the newest ids of jobs of no one (anonymous), scored and kept the same way |
 //! | `optimus:callbacks` | sorted set | ids of jobs whose callback is still to be delivered, scored by when to look next (ms) |
+//! | `optimus:kafka:<bridge>:outbox` | sorted set | ids of jobs whose result message the Kafka bridges of that name still owe, scored by when to look next (ms; 0 once the job has ended) |
 //! | `optimus:stats` | hash | counters that outlive any one process (`callbacks_delivered`, `callbacks_failed`) |
 //!
 //! A job's keys all follow from three things that never change once it is
-//! queued: its id, its language and its owner ([`JobKeys`]). The record keeps the
-//! language and the owner, never the name of another key.
+//! queued: its id, its language and its owner ([`JobKeys`]), and where word of its
+//! end is owed from a fourth (its `notify`). The record keeps the language, the
+//! owner and the notify, never the name of another key.
 
 use uuid::Uuid;
 
@@ -136,6 +138,18 @@ pub fn callbacks() -> String {
     format!("{PREFIX}:callbacks")
 }
 
+/// What the Kafka bridges named `bridge` ([`is_bridge_name`]) owe: the results to produce.
+pub fn kafka_outbox(bridge: &str) -> String {
+    format!("{PREFIX}:kafka:{bridge}:outbox")
+}
+
+/// A bridge's name goes into a key, so it is kept to what cannot make one key
+/// look like another: 1 to 64 of `a-z`, `0-9`, `-` and `_`.
+pub fn is_bridge_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 pub fn stats() -> String {
     format!("{PREFIX}:stats")
 }
@@ -159,6 +173,8 @@ pub struct JobKeys {
     pub bytes: String,
     /// The index of the owner's newest jobs (nobody's have one too).
     pub recent: String,
+    /// Where word of the job's end is owed ([`crate::job::Notify::owed_set`]), if anywhere.
+    pub owed: Option<String>,
 }
 
 impl JobKeys {
@@ -176,7 +192,14 @@ impl JobKeys {
             held: owner_held(owner),
             bytes: owner_bytes(owner),
             recent: recent_jobs(owner),
+            owed: None,
         }
+    }
+
+    /// The same, for a job whose end is owed to `notify`.
+    pub fn owing(mut self, notify: Option<&crate::job::Notify>) -> Self {
+        self.owed = notify.map(crate::job::Notify::owed_set);
+        self
     }
 }
 
@@ -228,6 +251,7 @@ mod tests {
             recent_jobs("<key id>"),
             recent_jobs(""),
             callbacks(),
+            kafka_outbox("<bridge>"),
             stats(),
         ];
         let built: Vec<String> = built.iter().map(|k| k.replace(&id.to_string(), "<id>")).collect();

@@ -3,6 +3,7 @@
 -- KEYS[1] job record   KEYS[2] cancel marker   KEYS[3] the language's queue
 -- KEYS[4] the language's retry set   KEYS[5] the caller's ledger (held)   KEYS[6] the job's event stream
 -- KEYS[7] the caller's ledger (bytes)   KEYS[8] the language's fair-share order
+-- KEYS[9] where word of the job's end is owed (absent: nowhere)
 -- ARGV[1] job id   ARGV[2] now   ARGV[3] ttl (seconds)   ARGV[4] the caller's key id ('' anonymous)
 -- Returns 'missing' (also when the job belongs to another key), 'dequeued' (it was
 -- queued and is now cancelled), 'cancelling', or the terminal status the job already had.
@@ -22,6 +23,7 @@ if status == 'queued' then
   redis.call('EXPIRE', KEYS[6], ARGV[3])
   -- The job is the caller's own (checked above): KEYS[5] and KEYS[7] are its owner's ledger.
   ledger.settle(KEYS[5], KEYS[7], ARGV[1], ARGV[3], KEYS[1], KEYS[6])
+  ledger.owed_due(KEYS[9], ARGV[1])
   return 'dequeued'
 end
 if status == 'running' then

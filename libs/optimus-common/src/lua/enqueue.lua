@@ -1,13 +1,16 @@
 -- Stores a new job and queues it, or neither, after the owner's limits and Redis's
 -- memory allow it.
 -- KEYS[1] job record   KEYS[2] language queue   KEYS[3] owner's ledger (held)   KEYS[4] owner's rate state
--- KEYS[5] the job's event stream   KEYS[6] the owner's index of recent jobs   KEYS[7] the set of callbacks owed
+-- KEYS[5] the job's event stream   KEYS[6] the owner's index of recent jobs   KEYS[7] the set where word
+-- of the job's end is owed (the callbacks, or a Kafka bridge's outbox; unused when no one is)
 -- KEYS[8] owner's ledger (bytes)   KEYS[9] the language's fair-share order   KEYS[10] its tags
 -- ARGV[1] job id   ARGV[2] spec (JSON)   ARGV[3] language   ARGV[4] created_at   ARGV[5] max queue depth
 -- ARGV[6] owner key id ('' anonymous: KEYS[4] unused)   ARGV[7] jobs per minute (0: no limit)
 -- ARGV[8] most queued + running jobs of the owner (0: no limit)
 -- ARGV[9] created_at in ms (the recent index's score)   ARGV[10] most jobs the recent index keeps
--- ARGV[11] the job's origin (JSON; '' for none)   ARGV[12] '1': a callback is owed (KEYS[7], due now)
+-- ARGV[11] the job's origin (JSON; '' for none)   ARGV[12] who is owed word of its end (the
+-- record's `notify`: 'callback' or 'kafka:<bridge>'; '' for no one), owed in KEYS[7]
+-- ARGV[19] when what is owed is first looked at (ms; the job's end makes it due sooner)
 -- ARGV[13] the submit span's W3C traceparent ('' for none)
 -- ARGV[14] the bytes the job will hold while it waits   ARGV[15] most bytes the owner may hold (0: no limit)
 -- ARGV[16] the share of maxmemory (percent) past which no job is stored (0: no check)
@@ -94,8 +97,9 @@ end
 if ARGV[13] ~= '' then
   redis.call('HSET', KEYS[1], 'traceparent', ARGV[13])
 end
-if ARGV[12] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[1], 'notify', ARGV[12])
+  redis.call('ZADD', KEYS[7], ARGV[19], ARGV[1])
 end
 redis.call('XADD', KEYS[5], '*', 'type', 'queued', 'data', cjson.encode({status = 'queued'}))
 redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1])

@@ -1,6 +1,7 @@
 -- Records how a job ended and takes it off its worker's processing list, together.
 -- KEYS[1] job record   KEYS[2] result   KEYS[3] the worker's processing list   KEYS[4] cancel marker
 -- KEYS[5] the owner's ledger (held)   KEYS[6] the job's event stream   KEYS[7] the owner's ledger (bytes)
+-- KEYS[8] where word of the job's end is owed (absent: nowhere)
 -- ARGV[1] job id   ARGV[2] worker id   ARGV[3] terminal status   ARGV[4] result JSON ('' for none)
 -- ARGV[5] error ('' for none)   ARGV[6] now   ARGV[7] ttl (seconds)
 -- ARGV[8] the terminal event's data (JSON: the status and the result's summary,
@@ -37,4 +38,5 @@ redis.call('XADD', KEYS[6], '*', 'type', ARGV[3], 'data', ARGV[8])
 redis.call('EXPIRE', KEYS[6], ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 ledger.settle(KEYS[5], KEYS[7], ARGV[1], ARGV[7], KEYS[1], KEYS[2], KEYS[6])
+ledger.owed_due(KEYS[8], ARGV[1])
 return 1

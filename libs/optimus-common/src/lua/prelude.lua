@@ -44,6 +44,13 @@ function ledger.reclaim(held, bytes, max)
   return tonumber(redis.call('HGET', bytes, 'total') or '0')
 end
 
+-- Word of job `id`'s end is due now in `set` (a job's `owed` key, nil when no one
+-- is owed it): whoever delivers it (a callback, a Kafka result) takes it next.
+-- XX: only what the enqueue made owed, and not yet delivered.
+function ledger.owed_due(set, id)
+  if set then redis.call('ZADD', set, 'XX', 0, id) end
+end
+
 -- How many of the owner's jobs are queued or running.
 function ledger.active(held)
   return redis.call('ZCOUNT', held, '+inf', '+inf')

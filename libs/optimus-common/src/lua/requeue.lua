@@ -9,6 +9,7 @@
 -- KEYS[6] the language's retry set   KEYS[7] the language's dead-letter list
 -- KEYS[8] the owner's ledger (held)   KEYS[9] the job's event stream   KEYS[10] the owner's ledger (bytes)
 -- KEYS[11] the language's fair-share order   KEYS[12] its tags
+-- KEYS[13] where word of the job's end is owed (absent: nowhere)
 -- ARGV[1] job id   ARGV[2] max attempts   ARGV[3] reason   ARGV[4] now   ARGV[5] ttl (seconds)
 -- ARGV[6] '1' when the attempt does not count   ARGV[7] '1' to hand back only if that
 -- worker is dead (fencing: a peer recovering it re-checks in this same step)
@@ -37,6 +38,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   event('cancelled', {status = 'cancelled'}, true)
   ledger.settle(KEYS[8], KEYS[10], ARGV[1], ARGV[5], KEYS[1], KEYS[9])
+  ledger.owed_due(KEYS[13], ARGV[1])
   return 'cancelled'
 end
 local uncounted = ARGV[6] == '1'
@@ -61,6 +63,7 @@ if attempts >= tonumber(ARGV[2]) then
   event('failed', {status = 'failed', attempts = attempts, error = ARGV[3]}, true)
   -- A dead letter keeps its spec (an operator may revive it), and holds it.
   ledger.settle(KEYS[8], KEYS[10], ARGV[1], ARGV[5], KEYS[1], KEYS[9])
+  ledger.owed_due(KEYS[13], ARGV[1])
   return 'failed'
 end
 redis.call('HSET', KEYS[1], 'status', 'queued')

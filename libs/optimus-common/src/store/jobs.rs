@@ -13,7 +13,7 @@ use super::views::ResultSummary;
 use super::{now, parse_stamp, parse_time, Store, StoreError, RECENT_JOBS_KEPT};
 use crate::auth::{Caller, Quota};
 use crate::config::LanguageConfig;
-use crate::job::{JobRecord, JobSpec, JobStatus, Origin};
+use crate::job::{JobRecord, JobSpec, JobStatus, Notify, Origin};
 use crate::keys::{self, JobKeys};
 use crate::verdict::JobResult;
 
@@ -24,11 +24,13 @@ pub struct JobRef {
     pub language: String,
     /// The API key id that owns it (`""`: nobody's; authentication was off).
     pub owner: String,
+    /// Who is owed word of its end, if anyone.
+    pub notify: Option<Notify>,
 }
 
 impl JobRef {
     pub fn keys(&self) -> JobKeys {
-        JobKeys::new(self.id, &self.language, &self.owner)
+        JobKeys::new(self.id, &self.language, &self.owner).owing(self.notify.as_ref())
     }
 }
 
@@ -179,6 +181,7 @@ impl Store {
         provenance: Provenance<'_>,
     ) -> Result<EnqueueOutcome, StoreError> {
         let Provenance { origin, traceparent } = provenance;
+        let notify = origin.and_then(|o| o.notify.as_ref());
         let spec_json = serde_json::to_string(spec).expect("spec serializes");
         let rate = match caller {
             Caller::Anonymous => 0,
@@ -203,7 +206,7 @@ impl Store {
             .key(keys::owner_rate(key_id))
             .key(&job.events)
             .key(&job.recent)
-            .key(keys::callbacks())
+            .key(notify.map_or_else(keys::callbacks, Notify::owed_set))
             .key(&job.bytes)
             .key(&job.order)
             .key(&job.tags)
@@ -218,13 +221,14 @@ impl Store {
             .arg(created.timestamp_millis())
             .arg(RECENT_JOBS_KEPT)
             .arg(origin.map_or("", |o| o.json.as_str()))
-            .arg(if origin.is_some_and(|o| o.callback) { "1" } else { "0" })
+            .arg(notify.map(Notify::field).unwrap_or_default())
             .arg(traceparent.unwrap_or(""))
             .arg(needed)
             .arg(quota.max_bytes)
             .arg(admission.memory_high_percent)
             .arg(LEDGER_RECLAIM)
             .arg(caller.weight())
+            .arg(created.timestamp_millis() + notify.map_or(0, Notify::first_look_ms))
             .invoke_async(&mut conn)
             .await?;
         let max_bytes = quota.max_bytes;
@@ -248,9 +252,19 @@ impl Store {
     /// they name after this read without a race.
     pub(super) async fn locate(&self, id: Uuid) -> Result<Option<JobRef>, StoreError> {
         let mut conn = self.conn();
-        let (language, owner): (Option<String>, Option<String>) =
-            redis::cmd("HMGET").arg(keys::job(id)).arg("language").arg("owner").query_async(&mut conn).await?;
-        Ok(language.map(|language| JobRef { id, language, owner: owner.unwrap_or_default() }))
+        let (language, owner, notify): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(keys::job(id))
+            .arg("language")
+            .arg("owner")
+            .arg("notify")
+            .query_async(&mut conn)
+            .await?;
+        Ok(language.map(|language| JobRef {
+            id,
+            language,
+            owner: owner.unwrap_or_default(),
+            notify: notify.as_deref().and_then(Notify::parse),
+        }))
     }
 
     /// The job as the API shows it, or `None` if there is no such job or it
@@ -344,10 +358,8 @@ impl Store {
         // The script checks that the job is the caller's; its ledger is its owner's.
         let keys = job.keys();
         let mut conn = self.conn();
-        let outcome: String = self
-            .scripts
-            .cancel
-            .key(&keys.record)
+        let mut cancel = self.scripts.cancel.key(&keys.record);
+        cancel
             .key(&keys.cancel)
             .key(&keys.queue)
             .key(&keys.retry)
@@ -358,9 +370,11 @@ impl Store {
             .arg(id.to_string())
             .arg(now())
             .arg(self.ttl_secs)
-            .arg(caller.key_id())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(caller.key_id());
+        if let Some(owed) = &keys.owed {
+            cancel.key(owed);
+        }
+        let outcome: String = cancel.invoke_async(&mut conn).await?;
         Ok(match outcome.as_str() {
             "missing" => CancelOutcome::Missing,
             "dequeued" => CancelOutcome::Cancelled,
@@ -381,7 +395,7 @@ impl Store {
     /// been dropped.
     pub async fn claim(&self, id: Uuid, language: &str, worker: &str) -> Result<Option<Claimed>, StoreError> {
         let mut conn = self.conn();
-        type Reply = (String, u32, Option<String>, Option<String>, Option<String>);
+        type Reply = (String, u32, Option<String>, Option<String>, Option<String>, Option<String>);
         let claimed: Option<Reply> = self
             .scripts
             .claim
@@ -394,8 +408,13 @@ impl Store {
             .invoke_async(&mut conn)
             .await?;
         claimed
-            .map(|(spec, attempt, created, owner, traceparent)| {
-                let job = JobRef { id, language: language.to_string(), owner: owner.unwrap_or_default() };
+            .map(|(spec, attempt, created, owner, traceparent, notify)| {
+                let job = JobRef {
+                    id,
+                    language: language.to_string(),
+                    owner: owner.unwrap_or_default(),
+                    notify: notify.as_deref().and_then(Notify::parse),
+                };
                 serde_json::from_str(&spec)
                     .map(|spec| Claimed { job, spec, attempt, created_at: parse_stamp(created), traceparent })
                     .map_err(|e| StoreError::Corrupt { id, why: format!("spec: {e}") })
@@ -453,10 +472,8 @@ impl Store {
         let kept = spec.map(|s| serde_json::to_string(&s.kept()).expect("spec serializes")).unwrap_or_default();
         let keys = job.keys();
         let mut conn = self.conn();
-        let done: i64 = self
-            .scripts
-            .finish
-            .key(&keys.record)
+        let mut finish = self.scripts.finish.key(&keys.record);
+        finish
             .key(&keys.result)
             .key(keys::processing(worker))
             .key(&keys.cancel)
@@ -471,9 +488,11 @@ impl Store {
             .arg(now())
             .arg(self.ttl_secs)
             .arg(event)
-            .arg(kept)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(kept);
+        if let Some(owed) = &keys.owed {
+            finish.key(owed);
+        }
+        let done: i64 = finish.invoke_async(&mut conn).await?;
         Ok(done == 1)
     }
 }

@@ -50,7 +50,7 @@ pub use self::views::{
 };
 pub use self::workers::Popper;
 pub use crate::auth::{Caller, Quota};
-pub use crate::job::Origin;
+pub use crate::job::{Notify, Origin};
 use crate::settings::Settings;
 use conn::Reconnecting;
 

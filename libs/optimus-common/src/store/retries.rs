@@ -93,13 +93,16 @@ impl Store {
     ) -> Result<RequeueOutcome, StoreError> {
         // A job whose record has gone names no language: the script, fenced as
         // ever, only drops its id from the list (and touches no key of the language).
-        let job = self.locate(id).await?.unwrap_or(JobRef { id, language: String::new(), owner: String::new() });
+        let job = self.locate(id).await?.unwrap_or(JobRef {
+            id,
+            language: String::new(),
+            owner: String::new(),
+            notify: None,
+        });
         let keys = job.keys();
         let mut conn = self.conn();
-        let outcome: String = self
-            .scripts
-            .requeue
-            .key(&keys.record)
+        let mut requeue = self.scripts.requeue.key(&keys.record);
+        requeue
             .key(keys::processing(worker))
             .key(&keys.cancel)
             .key(keys::alive(worker))
@@ -120,9 +123,11 @@ impl Store {
             .arg(if how == HandBack::FromDeadPeer { "1" } else { "0" })
             .arg(self.backoff.base.as_millis() as u64)
             .arg(self.backoff.cap.as_millis() as u64)
-            .arg(jitter())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(jitter());
+        if let Some(owed) = &keys.owed {
+            requeue.key(owed);
+        }
+        let outcome: String = requeue.invoke_async(&mut conn).await?;
         Ok(match outcome.as_str() {
             "requeued" => RequeueOutcome::Requeued,
             "delayed" => RequeueOutcome::Delayed,

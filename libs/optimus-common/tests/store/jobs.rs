@@ -26,7 +26,7 @@ async fn a_claimed_job_names_its_owner_and_trace_and_finishing_it_ends_it_everyw
         .unwrap();
     assert_eq!(outcome, EnqueueOutcome::Queued);
     let claimed = t.take("python-w").await;
-    assert_eq!(claimed.job, JobRef { id, language: "python".into(), owner: "k1".into() });
+    assert_eq!(claimed.job, JobRef { id, language: "python".into(), owner: "k1".into(), notify: None });
     assert_eq!(claimed.traceparent.as_deref(), Some(traceparent));
 
     let result = JobResult::from_tests(Default::default(), Vec::new(), &[], None);
@@ -90,7 +90,10 @@ async fn a_jobs_origin_and_spec_are_read_only_for_their_owner() {
     let t = store().await;
     let owner = key("k1");
     let id = uuid::Uuid::new_v4();
-    let origin = optimus_common::job::Origin { json: r#"{"language_id":71}"#.into(), callback: true };
+    let origin = optimus_common::job::Origin {
+        json: r#"{"language_id":71}"#.into(),
+        notify: Some(optimus_common::job::Notify::Callback),
+    };
     t.store
         .enqueue_from(
             id,

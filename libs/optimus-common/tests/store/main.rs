@@ -5,6 +5,7 @@
 mod fair;
 mod helpers;
 mod jobs;
+mod owed;
 mod quotas;
 mod recovery;
 mod scripts;

@@ -54,7 +54,7 @@ async fn no_script_touches_a_key_it_was_not_given() {
     // callback), claim, finish, cancel (queued and running), hand-backs (delayed,
     // uncounted, failed), promotion, revival, callbacks.
     let owner = key("k1");
-    let origin = optimus_common::job::Origin { json: "{}".into(), callback: true };
+    let origin = optimus_common::job::Origin { json: "{}".into(), notify: Some(optimus_common::job::Notify::Callback) };
     let id = uuid::Uuid::new_v4();
     t.store
         .enqueue_from(

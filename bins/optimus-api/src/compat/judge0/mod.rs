@@ -18,7 +18,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use optimus_common::limits::wall_cap_secs;
-use optimus_common::store::{Caller, Origin};
+use optimus_common::store::{Caller, Notify, Origin};
 use optimus_common::{LanguageConfig, LanguageRegistry};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -213,7 +213,10 @@ async fn enqueue(state: &AppState, caller: &Caller, draft: Draft<'_>, sub: &Subm
         let field = if refused.part == Part::Source { "source_code" } else { "base" };
         Judge0Error::Fields(BTreeMap::from([(field.to_string(), vec![refused.message])]))
     })?;
-    let origin = Origin { json: serde_json::to_string(sub).expect("serializes"), callback: sub.callback_url.is_some() };
+    let origin = Origin {
+        json: serde_json::to_string(sub).expect("serializes"),
+        notify: sub.callback_url.is_some().then_some(Notify::Callback),
+    };
     Ok(crate::routes::jobs::queue(state, caller, spec, lang, Some(&origin)).await?)
 }
 
