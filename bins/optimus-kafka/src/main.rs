@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
     });
     let consumer = Arc::new(intake::consumer(&bridge)?);
-    let producer = intake::producer(&bridge)?;
+    let producer = intake::Sender::new(&bridge)?;
     tracing::info!(
         shape = bridge.config.shape.as_str(), name = bridge.name(), brokers = %bridge.config.brokers,
         group = %bridge.config.group_id(), topics = ?bridge.topics.inputs(), owner = bridge.caller.key_id(),
@@ -72,8 +72,7 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
         tracing::debug!(error = %e, "nothing to commit at shutdown");
     }
-    let _ = tokio::task::spawn_blocking(move || rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)))
-        .await;
+    let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
     tracing::info!("optimus-kafka stopped");
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     consumed.map_err(Into::into)

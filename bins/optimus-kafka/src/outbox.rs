@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::FutureProducer;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::intake::Sender;
 use crate::shape::Echo;
 use crate::Bridge;
 
@@ -33,7 +33,7 @@ const IN_FLIGHT: usize = 64;
 
 /// Produces what is owed until `shutdown`; the sends in flight then finish (or
 /// their leases run out for another bridge).
-pub async fn run(bridge: Arc<Bridge>, producer: FutureProducer, shutdown: CancellationToken) {
+pub async fn run(bridge: Arc<Bridge>, producer: Sender, shutdown: CancellationToken) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut last_count = tokio::time::Instant::now();
     loop {
@@ -73,7 +73,7 @@ pub async fn run(bridge: Arc<Bridge>, producer: FutureProducer, shutdown: Cancel
     let _ = slots.acquire_many(IN_FLIGHT as u32).await;
 }
 
-async fn deliver(bridge: &Bridge, producer: &FutureProducer, id: Uuid) -> Result<(), optimus_common::StoreError> {
+async fn deliver(bridge: &Bridge, producer: &Sender, id: Uuid) -> Result<(), optimus_common::StoreError> {
     let store = &bridge.store;
     let Some(record) = store.get_unowned(id).await? else {
         tracing::error!(job = %id, "result dropped: the job has expired");
@@ -96,7 +96,7 @@ async fn deliver(bridge: &Bridge, producer: &FutureProducer, id: Uuid) -> Result
             return Ok(());
         }
     };
-    match crate::intake::send(producer, &answer, None).await {
+    match producer.send(&answer, None).await {
         Ok(()) => {
             bridge.metrics.produced.with_label_values(&[&answer.topic]).inc();
             if store.owed_settled(&bridge.notify, id).await? {

@@ -115,7 +115,8 @@ fn source(message_topic: &str, partition: i32, offset: i64) -> Value {
 }
 
 /// A message that became no job, as a dead letter: the reason, where it was, and
-/// (the start of) what it held.
+/// (the start of) what it held; keyed by its correlation id, else its own key,
+/// else its place.
 pub fn rejected(message: &Envelope<'_>, rejection: &Rejection) -> Outgoing {
     let text = String::from_utf8_lossy(message.payload);
     let cut = text.len() > DLQ_PAYLOAD_BYTES;
@@ -136,7 +137,10 @@ pub fn rejected(message: &Envelope<'_>, rejection: &Rejection) -> Outgoing {
             body["correlation"] = value.clone();
             key_of(value)
         }
-        None => message.place(),
+        None => match message.key.filter(|k| !k.is_empty()) {
+            Some(k) => String::from_utf8_lossy(k).into_owned(),
+            None => message.place(),
+        },
     };
     Outgoing { topic: DLQ.to_string(), key, payload: body.to_string() }
 }
@@ -220,6 +224,9 @@ mod tests {
         let body: Value = serde_json::from_str(&letter.payload).unwrap();
         assert_eq!((body["stage"].as_str(), body["correlation"].as_str()), (Some("intake"), Some("t7")));
         assert_eq!(body["source"]["offset"], 4);
+        let keyed = Envelope { key: Some(b"mine"), ..on("RUN_JOBS", "{") };
+        assert_eq!(rejected(&keyed, &Rejection::new("not JSON")).key, "mine");
+        assert_eq!(rejected(&on("RUN_JOBS", "{"), &Rejection::new("not JSON")).key, "RUN_JOBS:0:4");
         let huge = "x".repeat(DLQ_PAYLOAD_BYTES * 2);
         let letter = rejected(&on("RUN_JOBS", &huge), &Rejection::new("not JSON"));
         let body: Value = serde_json::from_str(&letter.payload).unwrap();
