@@ -57,6 +57,7 @@ async fn a_bridge_killed_with_200_scripts_in_flight_leaves_one_job_and_a_result_
     assert_eq!(jobs_stored(&stack).await, 200, "one job per script id");
     let twice = results.values().filter(|r| r.len() > 1).count();
     eprintln!("results produced more than once: {twice} of 200");
+    stack.stop();
 }
 
 #[tokio::test]
@@ -73,6 +74,7 @@ async fn a_broker_frozen_for_20_s_loses_nothing() {
     stack.broker.thaw();
     every_result(&stack, &ids).await;
     assert_eq!(jobs_stored(&stack).await, 100, "one job per script id");
+    stack.stop();
 }
 
 #[tokio::test]
@@ -93,4 +95,5 @@ async fn redis_restarted_from_its_append_only_file_under_the_bridge_loses_nothin
     stack.system.redis.restart();
     every_result(&stack, &ids).await;
     assert_eq!(jobs_stored(&stack).await, 100, "one job per script id");
+    stack.stop();
 }

@@ -90,4 +90,5 @@ async fn the_topic_sets_the_mode_and_failures_go_to_the_dead_letter_topic() {
     assert_eq!(failed["attempts"], 2, "{failed:#}");
     assert!(failed["reason"].as_str().unwrap().contains("gave up after 2 attempts"), "{failed:#}");
     assert_eq!(reader.seen.len(), 6, "one answer per message: {:#?}", reader.seen);
+    stack.stop();
 }

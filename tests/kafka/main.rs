@@ -234,6 +234,12 @@ impl KafkaStack {
         }
     }
 
+    /// SIGTERMs the bridge, then the workers and the API; each must exit 0.
+    pub fn stop(mut self) {
+        assert!(self.bridge.terminate(), "the bridge did not stop cleanly:\n{}", self.logs());
+        self.system.stop();
+    }
+
     pub fn logs(&self) -> String {
         format!("{}\n----- bridge -----\n{}", self.system.all_logs(), optimus_tests::tail(&self.bridge.log(), 80))
     }

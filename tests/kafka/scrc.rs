@@ -12,7 +12,9 @@ use crate::{send, KafkaStack, Reader};
 #[tokio::test]
 async fn scripts_in_five_languages_come_back_with_scrcs_status_and_bad_ones_with_an_error() {
     let languages = ["python", "go", "c", "cpp", "java"];
-    let stack = KafkaStack::start("scrc", &["scripts", "script-results"], &languages, &[]).await;
+    // A body limit of 64 KiB (the API's and the bridge's), which one message crosses.
+    let env = [("OPTIMUS_MAX_BODY_BYTES", "65536")];
+    let stack = KafkaStack::start("scrc", &["scripts", "script-results"], &languages, &env).await;
     let producer = stack.broker.producer();
     let sum_tests = json!([
         { "input": "2 3\n", "expected_output": "5\n" },
@@ -47,11 +49,15 @@ async fn scripts_in_five_languages_come_back_with_scrcs_status_and_bad_ones_with
     send(&producer, "scripts", None, &json!({ "id": "empty", "language": "python", "source": "" }).to_string()).await;
     let negative = json!({ "id": "negative", "language": "c", "source": "x", "limits": { "time_limit_ms": -5 } });
     send(&producer, "scripts", None, &negative.to_string()).await;
+    let huge = json!({ "id": "in-huge", "language": "python", "source": "print(1)", "tests": [{ "input": "7".repeat(70_000) }] });
+    send(&producer, "scripts", Some("huge"), &huge.to_string()).await;
     // The end-of-stream marker is consumed and answered by nothing; what follows it still runs.
     send(&producer, "scripts", None, r#"{"type":"done"}"#).await;
     let after = json!({ "language": "python", "source": "print(int(input()) * 2)", "tests": [{ "input": "21\n", "expected_output": "42\n" }] });
     send(&producer, "scripts", Some("after-done"), &after.to_string()).await;
-    for (id, status) in [("garbage", "-"), ("cobol", "-"), ("empty", "-"), ("negative", "-"), ("after-done", "OK")] {
+    for (id, status) in
+        [("garbage", "-"), ("cobol", "-"), ("empty", "-"), ("negative", "-"), ("huge", "-"), ("after-done", "OK")]
+    {
         expected.insert(id.into(), status);
     }
 
@@ -90,4 +96,7 @@ async fn scripts_in_five_languages_come_back_with_scrcs_status_and_bad_ones_with
     says("cobol", "not served here");
     says("empty", "source is required");
     says("negative", "must not be negative");
+    // Refused unread, so named by its key, not by the id inside it.
+    says("huge", "past the limit of 65536 bytes");
+    stack.stop();
 }

@@ -296,9 +296,10 @@ impl System {
 
 impl Drop for System {
     fn drop(&mut self) {
-        // A test that failed before `stop`: its processes die with it, and so do
-        // their containers.
-        if std::thread::panicking() {
+        // A test that failed, or ended, before `stop`: its workers die with it,
+        // and so do their pool's containers (a SIGKILLed worker cannot remove them).
+        let stopped = self.workers.iter().all(|w| w.child.is_none());
+        if !stopped || std::thread::panicking() {
             for w in &mut self.workers {
                 w.kill();
             }

@@ -84,11 +84,21 @@ pub fn consumer(bridge: &Bridge) -> Result<BridgeConsumer, BridgeError> {
         .set("max.poll.interval.ms", session.max(300_000).to_string())
         // What librdkafka fetches ahead is bounded (16 MiB), whatever the backlog.
         .set("queued.max.messages.kbytes", "16384")
+        .set("receive.message.max.bytes", receive_max(bridge.settings.limits.max_body_bytes).to_string())
         .create_with_context(Context { metrics: bridge.metrics.clone() })?;
     let topics = bridge.topics.inputs();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     Ok(consumer)
+}
+
+/// librdkafka's largest fetch response: room for a message past the body
+/// limit (it must be read to be refused; one past this stalls its partition,
+/// so a topic's `max.message.bytes` belongs below it), never under
+/// librdkafka's own default, and within what it accepts.
+fn receive_max(max_body_bytes: usize) -> usize {
+    const LIBRDKAFKA_DEFAULT: usize = 100_000_000;
+    (max_body_bytes.saturating_add(16 << 20)).clamp(LIBRDKAFKA_DEFAULT, i32::MAX as usize)
 }
 
 /// The producer: idempotent (a retried send is written once), acknowledged by

@@ -114,8 +114,18 @@ impl Topics {
         }
     }
 
-    /// Reads one message.
+    /// Reads one message. One past the API's body limit is refused before it is
+    /// parsed, as `POST /jobs` refuses such a body: a job that large could not be
+    /// queued by the API either, and parsing it would cost a multiple of its size.
     pub fn parse<'r>(&self, rules: Rules<'r>, message: &Envelope<'_>) -> Parsed<'r> {
+        let cap = rules.settings.limits.max_body_bytes;
+        if message.payload.len() > cap {
+            return Parsed::Rejected(Rejection::new(format!(
+                "the message is {} bytes, past the limit of {cap} bytes (OPTIMUS_MAX_BODY_BYTES, the same as for \
+                 POST /jobs); send less input per message, or raise the limit",
+                message.payload.len()
+            )));
+        }
         match self {
             Topics::Scrc { .. } => scrc::parse(rules, message),
             Topics::Codex => codex::parse(rules, message),
@@ -163,6 +173,32 @@ pub(crate) mod tests {
         pub fn rules(&self) -> Rules<'_> {
             Rules { registry: &self.registry, settings: &self.settings, api: &self.api }
         }
+    }
+
+    #[test]
+    fn a_message_past_the_body_limit_is_refused_before_it_is_read() {
+        let mut fixture = rules_fixture();
+        fixture.settings.limits.max_body_bytes = 1000;
+        let script = serde_json::json!({
+            "id": "big", "language": "python", "source": "print(1)", "tests": [{ "input": "x".repeat(990) }],
+        })
+        .to_string();
+        let at = |payload: &[u8]| {
+            let message = super::Envelope { topic: "scripts", partition: 0, offset: 7, key: Some(b"k"), payload };
+            let scrc = super::Topics::Scrc { scripts: "scripts".into(), results: "script-results".into() };
+            (scrc.parse(fixture.rules(), &message), super::Topics::Codex.parse(fixture.rules(), &message))
+        };
+        for parsed in <[_; 2]>::from(at(script.as_bytes())) {
+            let super::Parsed::Rejected(rejection) = parsed else { panic!("accepted: {parsed:?}") };
+            assert!(
+                rejection.reason.contains(&format!("{} bytes, past the limit of 1000", script.len())),
+                "{rejection:?}"
+            );
+        }
+        // At the limit it is read as any other.
+        let small = serde_json::json!({ "id": "small", "language": "python", "source": "print(1)" }).to_string();
+        let padded = format!("{small:<1000}");
+        assert!(matches!(at(padded.as_bytes()).0, super::Parsed::Job(_)));
     }
 
     pub fn rules_fixture() -> Fixture {
