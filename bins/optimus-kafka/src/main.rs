@@ -22,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let api = ApiConfig::from_env()?;
     let registry = LanguageRegistry::load(&settings.languages_file)?;
-    let store = connect(&settings).await?;
+    let store = Store::connect_waiting(&settings, optimus_common::store::STARTUP_PATIENCE)
+        .await
+        .with_context(|| format!("cannot reach Redis at {}", settings.redis_url))?;
     let caller = match &config.api_key {
         None => Caller::Anonymous,
         Some(secret) => match store.find_key(secret).await? {
@@ -60,7 +62,14 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            optimus_common::sync::shutdown_signal().await;
+            tracing::info!("shutting down: the message in hand is finished, then offsets are committed");
+            shutdown.cancel();
+        }
+    });
     let served = tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
     let results = tokio::spawn(outbox::run(bridge.clone(), producer.clone(), shutdown.clone()));
     tokio::spawn(lag_forever(consumer.clone(), metrics.clone(), shutdown.clone()));
@@ -110,31 +119,4 @@ async fn lag_forever(
             }
         }
     }
-}
-
-/// Redis may come up a moment after the bridge: wait for it a while.
-async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    let mut last = None;
-    for _ in 0..30 {
-        match Store::connect(settings).await {
-            Ok(store) => return Ok(store),
-            Err(e) => {
-                tracing::warn!(error = %e, url = %settings.redis_url, "redis not reachable yet");
-                last = Some(e);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-    Err(last.expect("tried at least once")).with_context(|| format!("cannot reach Redis at {}", settings.redis_url))
-}
-
-async fn signal_shutdown(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: the message in hand is finished, then offsets are committed");
-    token.cancel();
 }

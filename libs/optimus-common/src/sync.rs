@@ -1,6 +1,7 @@
 //! What keeps a long-lived process whole when one of its parts fails: locks that
 //! stay usable after a panic while they were held, tasks that are started again,
-//! and the backoff of a retry against a dependency that does not answer.
+//! the backoff of a retry against a dependency that does not answer, and the
+//! signal that starts a graceful shutdown.
 //!
 //! A `std::sync::Mutex` is poisoned by a panic while it is held, and every later
 //! `lock().expect(..)` panics too: one bug in one slot would take down every slot
@@ -89,6 +90,17 @@ impl Backoff {
     /// After a success: the next failure waits `first` again.
     pub fn reset(&mut self) {
         self.next = self.first;
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM: what every long-lived binary
+/// cancels its shutdown token on.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

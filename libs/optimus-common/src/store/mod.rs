@@ -108,7 +108,27 @@ pub struct Store {
     backoff: Backoff,
 }
 
+/// How long a starting binary waits for Redis before it gives up.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
 impl Store {
+    /// [`Store::connect`], tried once a second for up to `patience`: Redis may
+    /// come up a moment after the process that needs it (setup and Compose start
+    /// them together). The last error is returned once patience runs out.
+    pub async fn connect_waiting(settings: &Settings, patience: Duration) -> Result<Self, StoreError> {
+        let start = std::time::Instant::now();
+        loop {
+            match Store::connect(settings).await {
+                Ok(store) => return Ok(store),
+                Err(e) if start.elapsed() + Duration::from_secs(1) > patience => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, url = %settings.redis_url, "redis not reachable yet");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// Connects to `settings.redis_url`. Fails if Redis cannot be reached now;
     /// afterwards, a lost connection is re-made on the next command.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
