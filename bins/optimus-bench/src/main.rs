@@ -12,6 +12,8 @@
 //! - `judging`: the Python job judged each way (modes, rules, checkers, solutions).
 //! - `bodies`: large hostile bodies at once, and the API's peak memory under them.
 //! - `silent`: thousands of connections that send nothing, and `/health` beside them.
+//! - `kafka`: the Kafka bridge beside the API: one job's latency each way, and
+//!   jobs/s for a burst each way (see `kafka.rs`).
 //! - `soak`: many mixed jobs at a steady rate, each checked for its verdict, for
 //!   lost and failed jobs (see `scripts/soak.sh`).
 //!
@@ -24,6 +26,7 @@
 mod chart;
 mod edge;
 mod fair;
+mod kafka;
 mod programs;
 mod soak;
 
@@ -49,6 +52,22 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The Kafka bridge (SCRC shape) against POST /jobs: latency and jobs/s.
+    Kafka {
+        /// The brokers optimus-kafka reads from.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, default_value = "scripts")]
+        scripts: String,
+        #[arg(long, default_value = "script-results")]
+        results: String,
+        /// Jobs one at a time, each way (median of these).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Jobs at once, each way.
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+    },
     /// Latency of one job at a time, the per-test slope, and the bare run.
     Latency {
         /// Languages, comma-separated.
@@ -500,6 +519,11 @@ async fn main() -> anyhow::Result<()> {
             summarize(&format!("{rate} jobs/s for {seconds} s ({languages}, {tests} tests each)"), &finished);
             finished_csv(&args.out.join("rate.csv"), &finished)?;
             charts(&args.out, "rate", &finished, depth)
+        }
+        Command::Kafka { brokers, scripts, results, runs, jobs } => {
+            let run =
+                kafka::KafkaRun { brokers: &brokers, scripts: &scripts, results: &results, runs: runs.max(1), jobs };
+            kafka::kafka(&client, run).await
         }
         Command::Bodies { api_pid, count, mib } => edge::bodies(&client.api, api_pid, count, mib).await,
         Command::Silent { connections, per_address, requests, wait_secs } => {
