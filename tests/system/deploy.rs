@@ -1,6 +1,7 @@
 //! `deploy/compose.yaml`, brought up for real with the Compose on this machine
 //! (Debian's `docker-compose`): a job submitted through the API's published port
-//! is accepted, and the stack comes down leaving no sandbox container behind.
+//! is accepted, and the stack comes down leaving no sandbox container behind; the
+//! kafka profile answers a script produced to its broker.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,18 +13,34 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// One Compose project at a time: every project's workers label their containers
+/// with the same deployment (`redis://redis:6379`), so one test's count of what
+/// was left would see the other's.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A Compose project that is taken down (volumes too) however the test ends.
 struct Project {
     name: String,
     port: u16,
     prometheus_port: u16,
+    profile: &'static str,
 }
 
 impl Project {
+    fn new(profile: &'static str) -> Self {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Project {
+            name: format!("optimus-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            port: free(),
+            prometheus_port: free(),
+            profile,
+        }
+    }
+
     fn compose(&self, args: &[&str]) -> std::process::Output {
         Command::new("docker-compose")
             .current_dir(repo())
-            .args(["-f", "deploy/compose.yaml", "-p", &self.name, "--profile", "monitoring"])
+            .args(["-f", "deploy/compose.yaml", "-p", &self.name, "--profile", self.profile])
             .args(args)
             .env("PROFILE", "debug")
             .env("OPTIMUS_PORT", self.port.to_string())
@@ -48,12 +65,8 @@ async fn compose_brings_up_a_stack_that_judges_a_job() {
     for bin in ["optimus-api", "optimus-worker", "optimus-cli"] {
         optimus_tests::binary(bin);
     }
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let project = Project {
-        name: format!("optimus-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-        port: free(),
-        prometheus_port: free(),
-    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let project = Project::new("monitoring");
     let port = project.port;
     let up = project.compose(&["up", "-d", "--build", "redis", "api", "worker-python", "prometheus"]);
     assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
@@ -121,6 +134,60 @@ async fn compose_brings_up_a_stack_that_judges_a_job() {
     assert_eq!(scraped, ("1".to_string(), "1".to_string()));
 
     // Down: the worker drains and removes its pool; nothing of this deployment stays.
+    drop(project);
+    let deployment = optimus_common::fingerprint(&[b"redis://redis:6379"]);
+    let left = optimus_tests::containers_with(&format!("optimus.deployment={deployment}"));
+    assert!(left.is_empty(), "containers left after compose down: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn composes_kafka_profile_answers_a_script_produced_to_its_broker() {
+    // The bridge's image copies this debug build in; the service image the rest.
+    for bin in ["optimus-api", "optimus-worker", "optimus-cli", "optimus-kafka"] {
+        optimus_tests::binary(bin);
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let project = Project::new("kafka");
+    let up =
+        project.compose(&["up", "-d", "--build", "redis", "worker-python", "kafka", "kafka-topics", "kafka-bridge"]);
+    assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
+    // What a pipeline would do, with the broker's own client inside its container.
+    let tansu = |args: &str| project.compose(&["exec", "-T", "kafka", "sh", "-c", &format!("tansu {args}")]);
+    let script = json!({
+        "key": "compose-hello",
+        "value": {
+            "id": "compose-hello", "language": "python", "source": "print(int(input()) * 2)",
+            "tests": [{ "input": "21\n", "expected_output": "42\n" }],
+        },
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let logs = || String::from_utf8_lossy(&project.compose(&["logs", "--no-color"]).stdout).into_owned();
+    // Produced once the topics are made.
+    loop {
+        let produced = tansu(&format!("cat produce --broker tcp://kafka:9092 scripts <<'EOF'\n{script}\nEOF"));
+        if produced.status.success() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never produced: {}\n{}",
+            String::from_utf8_lossy(&produced.stderr),
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let answer = loop {
+        let read = tansu("cat consume --broker tcp://kafka:9092 --max-wait-time-ms 1000 script-results");
+        let results: Vec<Value> = serde_json::from_slice(&read.stdout).unwrap_or_default();
+        // tansu shows a key only when it is JSON: the script id is in the value.
+        if let Some(answer) = results.into_iter().find(|r| r["value"]["id"] == "compose-hello") {
+            break answer;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no result:\n{}", logs());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let body = &answer["value"];
+    assert_eq!((body["status"].as_str(), body["stdout"].as_str()), (Some("OK"), Some("42\n")), "{answer:#}");
     drop(project);
     let deployment = optimus_common::fingerprint(&[b"redis://redis:6379"]);
     let left = optimus_tests::containers_with(&format!("optimus.deployment={deployment}"));
