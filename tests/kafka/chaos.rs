@@ -1,5 +1,6 @@
-//! Faults under the bridge: it is SIGKILLed with scripts in flight, the broker
-//! freezes, Redis restarts from its append-only file. Every script must still end
+//! Faults under the bridge: it is SIGKILLed with scripts in flight, a second
+//! bridge joins its group and the first leaves, the broker freezes, Redis
+//! restarts from its append-only file. Every script must still end
 //! with one job and at least one result, and a result produced twice must be the
 //! same message.
 
@@ -55,6 +56,38 @@ async fn a_bridge_killed_with_200_scripts_in_flight_leaves_one_job_and_a_result_
     stack.restart_bridge(&[]);
     let results = every_result(&stack, &ids).await;
     assert_eq!(jobs_stored(&stack).await, 200, "one job per script id");
+    let twice = results.values().filter(|r| r.len() > 1).count();
+    eprintln!("results produced more than once: {twice} of 200");
+    stack.stop();
+}
+
+#[tokio::test]
+async fn a_bridge_joining_the_group_and_one_leaving_it_lose_and_double_nothing() {
+    let mut stack = KafkaStack::start("scrc", &["scripts", "script-results"], &["python"], &[]).await;
+    let producer = stack.broker.producer();
+    let ids: Vec<String> = (0..200).map(|i| format!("group-{i}")).collect();
+    for id in &ids[..100] {
+        send(&producer, "scripts", None, &script(id)).await;
+    }
+    stack.wait_queued(20).await;
+    // A second member: the group rebalances, and the partitions are split.
+    let mut second = stack.add_bridge(&[]);
+    second.wait_for_log("partitions assigned", Duration::from_secs(60));
+    for id in &ids[100..] {
+        send(&producer, "scripts", None, &script(id)).await;
+    }
+    // The first leaves (SIGTERM) with messages still coming: the second takes all.
+    let start = std::time::Instant::now();
+    while stack.bridge.log().matches("job queued").count() + second.log().matches("job queued").count() < 120 {
+        assert!(start.elapsed() < Duration::from_secs(120), "not 120 queued:\n{}", stack.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stack.bridge.terminate(), "the first bridge did not stop cleanly:\n{}", stack.logs());
+    stack.bridge = second;
+    let results = every_result(&stack, &ids).await;
+    assert_eq!(jobs_stored(&stack).await, 200, "one job per script id");
+    let log = stack.bridge.log();
+    assert!(log.contains("job queued"), "the second bridge queued nothing:\n{log}");
     let twice = results.values().filter(|r| r.len() > 1).count();
     eprintln!("results produced more than once: {twice} of 200");
     stack.stop();

@@ -7,6 +7,7 @@
 mod backpressure;
 mod chaos;
 mod codex;
+mod metrics;
 mod scrc;
 
 use std::collections::HashMap;
@@ -215,6 +216,15 @@ impl KafkaStack {
             .env("NO_COLOR", "1")
             .envs(env.iter().copied());
         Process::spawn(&format!("bridge-{n}"), command, system.logs.path())
+    }
+
+    /// Starts one more bridge of the same name and group (a rebalance), once it
+    /// has started.
+    pub fn add_bridge(&mut self, env: &[(&str, &str)]) -> Process {
+        let mut bridge = Self::spawn(&self.system, &self.broker, &self.shape, env, self.bridges);
+        self.bridges += 1;
+        bridge.wait_for_log("optimus-kafka started", Duration::from_secs(60));
+        bridge
     }
 
     /// SIGKILLs the bridge and starts another in its place.

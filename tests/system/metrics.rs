@@ -1,44 +1,11 @@
 //! The API's and a worker's `/metrics` after real jobs: the figures moved as the
 //! jobs did, and `promtool check metrics` (Debian's `prometheus`) accepts both.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use optimus_common::testkit::RedisServer;
-use optimus_tests::System;
+use optimus_tests::{promtool_accepts, sample, System};
 use serde_json::json;
 
 use crate::sum_job;
-
-/// The value of the sample `name{labels...}` (every label given must match).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, label_text) = match series.split_once('{') {
-            Some((m, rest)) => (m, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            return None;
-        }
-        let all = labels.iter().all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
-        all.then(|| value.parse().ok()).flatten()
-    })
-}
-
-fn promtool_accepts(text: &str, what: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (Debian's prometheus package; scripts/prepare.sh installs it)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool finds fault with the {what}'s metrics:\n{said}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_and_worker_metrics_follow_real_jobs_and_pass_promtool() {
