@@ -37,14 +37,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %bound, auth = ?api.auth, languages = %registry.names(), "optimus-api listening");
 
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            optimus_common::sync::shutdown_signal().await;
-            tracing::info!("shutting down: finishing requests in flight");
-            shutdown.cancel();
-        }
-    });
+    optimus_common::sync::cancel_on_signal(shutdown.clone(), "shutting down: finishing requests in flight");
     let state = AppState::new(store, registry, settings, api);
     optimus_api::run(listener, state, shutdown).await?;
     tracing::info!("optimus-api stopped");

@@ -62,14 +62,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            optimus_common::sync::shutdown_signal().await;
-            tracing::info!("shutting down: the message in hand is finished, then offsets are committed");
-            shutdown.cancel();
-        }
-    });
+    optimus_common::sync::cancel_on_signal(
+        shutdown.clone(),
+        "shutting down: the message in hand is finished, then offsets are committed",
+    );
     let served = tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
     let results = tokio::spawn(outbox::run(bridge.clone(), producer.clone(), shutdown.clone()));
     tokio::spawn(lag_forever(consumer.clone(), metrics.clone(), shutdown.clone()));

@@ -79,13 +79,10 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot serve metrics on {addr} (--metrics-addr)"))?;
         tracing::info!(addr = %bound, "metrics served at /metrics");
     }
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            optimus_common::sync::shutdown_signal().await;
-            shutdown.cancel();
-        }
-    });
+    optimus_common::sync::cancel_on_signal(
+        shutdown.clone(),
+        "shutting down: running jobs drain, then the pool is removed",
+    );
     let served = worker.run(shutdown).await;
     // The spans still buffered are exported before the process ends.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;

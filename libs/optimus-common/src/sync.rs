@@ -93,15 +93,19 @@ impl Backoff {
     }
 }
 
-/// Resolves at the first SIGINT or SIGTERM: what every long-lived binary
-/// cancels its shutdown token on.
-pub async fn shutdown_signal() {
+/// Cancels `token` at the first SIGINT or SIGTERM, saying `farewell` in the log:
+/// how every long-lived binary starts its graceful shutdown.
+pub fn cancel_on_signal(token: tokio_util::sync::CancellationToken, farewell: &'static str) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("{farewell}");
+        token.cancel();
+    });
 }
 
 #[cfg(test)]
