@@ -343,14 +343,15 @@ async fn a_key_at_its_quota_holds_no_more_of_redis_than_the_quota() {
         app.store.add_key("big", 0, optimus_common::Quota { max_active: 0, max_bytes: quota }).await.unwrap();
     let job = json!({"language": "python", "source_code": "print(1)", "test_cases": [{"input": "x".repeat(1 << 20)}]});
     // What Redis holds in data: its memory less the clients' buffers (a 1 MiB
-    // command leaves the API connection's query buffer grown for a while).
+    // command leaves the API connection's query buffer grown for a while) and
+    // the append-only file's buffer (the last writes, until they reach the file).
     let held = || async {
         let mut conn = redis::Client::open(app.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await.unwrap();
         let field = |name: &str| -> i64 {
             info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap()
         };
-        field("used_memory") - field("mem_clients_normal")
+        field("used_memory") - field("mem_clients_normal") - field("mem_aof_buffer")
     };
     let before = held().await;
     let mut accepted = 0;
