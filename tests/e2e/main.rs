@@ -14,3 +14,4 @@ mod lifecycle;
 mod page;
 mod readme;
 mod sandbox;
+mod timings;

@@ -13,7 +13,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use optimus_common::store::{JobSummary, ResultSummary};
-use optimus_common::{AttemptError, Compare, Harness, JobRecord, JobResult, JobStatus, Mode, TestResult, Verdict};
+use optimus_common::{
+    AttemptError, Compare, Harness, JobRecord, JobResult, JobStatus, Mode, TestResult, TestTimings, Timings, Verdict,
+};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
@@ -242,7 +244,7 @@ fn piston_execute() {}
         judge0_about, judge0_config, judge0_statuses, judge0_languages, judge0_language, judge0_create, judge0_show,
         judge0_delete, judge0_batch_create, judge0_batch_show, piston_runtimes, piston_execute),
     components(schemas(JobRequest, TestCaseRequest, ProgramRequest, FileRequest, Mode, Compare, Harness, JobRecord,
-        AttemptError, JobResult, TestResult, Verdict, JobStatus, JobSummary, ResultSummary, ErrorBody, ErrorDetail,
+        AttemptError, JobResult, Timings, TestTimings, TestResult, Verdict, JobStatus, JobSummary, ResultSummary, ErrorBody, ErrorDetail,
         JobAccepted, CancelAnswer, JobList, JobEvent)),
     modifiers(&KeyAuth, &EdgeAnswers, &PistonAliases),
     tags((name = "jobs"), (name = "service"), (name = "page"), (name = "judge0"), (name = "piston")),

@@ -4,7 +4,8 @@
 //! - `latency`: per language, a 10-test job's p50/p90/max; the cost of one more
 //!   test (the slope from 1 to 21 tests); and, in the same run, a bare run of the
 //!   same program in the same image (no runner, no launcher), so that the overhead
-//!   is a difference of two figures measured side by side.
+//!   is a difference of two figures measured side by side. Beside them, the
+//!   10-test job's phases as its worker measured them (see `phases.rs`).
 //! - `burst`: N jobs submitted at once: jobs/min, latency percentiles, the longest
 //!   queue wait.
 //! - `rate`: a constant arrival rate for a duration (languages in turn): the same
@@ -27,6 +28,7 @@ mod chart;
 mod edge;
 mod fair;
 mod kafka;
+mod phases;
 mod programs;
 mod soak;
 
@@ -186,6 +188,8 @@ struct Finished {
     queue_wait: Duration,
     status: String,
     overall: String,
+    /// Where the worker says the job's time went (`result.timings`).
+    timings: Option<optimus_common::Timings>,
 }
 
 struct Client {
@@ -232,6 +236,7 @@ impl Client {
                     queue_wait,
                     status,
                     overall: record["result"]["overall_status"].as_str().unwrap_or("").to_string(),
+                    timings: serde_json::from_value(record["result"]["timings"].clone()).ok(),
                 });
             }
             if start.elapsed() > Duration::from_secs(600) {
@@ -369,6 +374,7 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
 async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut rows = Vec::new();
+    let mut phase_rows = Vec::new();
     println!(
         "{:<11} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}  (ms; median of {runs})",
         "language", "p50", "p90", "max", "per test", "bare run", "overhead"
@@ -377,6 +383,7 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
         // One job first, so that nothing measured pays for a cold cache.
         client.run(&programs::job(language, 10)?, t0, POLL_ONE).await?;
         let mut ten = Vec::new();
+        let mut ten_jobs = Vec::new();
         let (mut one, mut many) = (Vec::new(), Vec::new());
         for run in 0..runs {
             for (n, into) in [(10, &mut ten), (1, &mut one), (21, &mut many)] {
@@ -386,10 +393,14 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
                 }
                 rows.push(format!("{language},{n},{run},{:.1}", ms(f.latency)));
                 into.push(ms(f.latency));
+                if n == 10 {
+                    ten_jobs.push(f);
+                }
             }
         }
         let slope = (median(&many) - median(&one)) / 20.0;
         let bare = ms(bare_run(language, 20).await?);
+        let breakdown = phases::breakdown(&ten_jobs);
         println!(
             "{language:<11} {:>8.0} {:>8.0} {:>8.0} {:>10.1} {:>9.1} {:>9.1}",
             median(&ten),
@@ -399,10 +410,18 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
             bare,
             slope - bare
         );
+        match breakdown {
+            Some(b) => {
+                println!("  {language} 10-test phases (median): {}", b.line());
+                phase_rows.extend(b.rows(language));
+            }
+            None => println!("  {language}: the worker stored no timings (an older worker?)"),
+        }
         rows.push(format!("{language},bare,0,{bare:.2}"));
     }
     write_csv(&out.join("latency.csv"), "language,tests,run,latency_ms", rows)?;
-    println!("wrote {}", out.join("latency.csv").display());
+    write_csv(&out.join("phases.csv"), "language,scope,phase,ms", phase_rows)?;
+    println!("wrote {} and phases.csv", out.join("latency.csv").display());
     Ok(())
 }
 

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use optimus_protocol::{test_header, CompileStatus, Report, TestRun, COMPILE_OUTPUT_LIMIT, VERSION};
+use optimus_protocol::{clock_us, test_header, CompileStatus, Report, TestRun, Timing, COMPILE_OUTPUT_LIMIT, VERSION};
 
 /// The unprivileged user (uid and gid alike) every process this container's
 /// programs run as: the container's own, one of `optimus_protocol`'s sandbox uids,
@@ -282,6 +282,8 @@ fn check_private() -> std::io::Result<()> {
 const WATCHER_NICE: libc::c_int = -20;
 
 fn run(args: &RunArgs) -> std::io::Result<()> {
+    let started_us = clock_us();
+    let setup = Instant::now();
     sys::set_nice(WATCHER_NICE)
         .map_err(|e| std::io::Error::other(format!("cannot raise the launcher's priority (CAP_SYS_NICE): {e}")))?;
     check_private()?;
@@ -302,6 +304,7 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
     let wall_cap = Duration::from_millis(args.wall_ms);
 
     let start = Instant::now();
+    let setup_us = (start - setup).as_micros() as u64;
     let pid = match sys::fork()? {
         sys::Forked::Child => child(args, user, &stdin, &stdout, &stderr, &env),
         sys::Forked::Parent(pid) => pid,
@@ -340,7 +343,8 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
             break sys::wait_pid(pid, false)?.map_or(128 + libc::SIGKILL, |e| e.status);
         }
     };
-    let wall = start.elapsed();
+    let ended = Instant::now();
+    let wall = ended - start;
     // The test is over when its main process ends: whatever it left goes too.
     let swept = tree::sweep(&tree::Spared::me_and_my_ancestors());
     tree::reap_all();
@@ -376,6 +380,7 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
         Kind::Test(index) => {
             let keep = args.output_limit + 1;
             let (stdout, stderr) = (read_capped(&stdout, keep)?, read_capped(&stderr, keep)?);
+            let timing = Timing { started_us, setup_us, teardown_us: ended.elapsed().as_micros() as u64 };
             let run = TestRun {
                 index,
                 exit_status: status,
@@ -384,6 +389,7 @@ fn run(args: &RunArgs) -> std::io::Result<()> {
                 peak_kb: max_rss_kb.max(peak_bytes / 1024),
                 oom_killed,
                 timed_out,
+                timing,
                 ..TestRun::default()
             };
             out.write_all(test_header(&run, stdout.len(), stderr.len()).as_bytes())?;

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use optimus_common::{Harness, JobResult, JobSpec, LanguageRegistry, Mode, Program, TestResult, Verdict};
+use optimus_common::{
+    Harness, JobResult, JobSpec, LanguageRegistry, Mode, Program, TestResult, TestTimings, Timings, Verdict,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info_span, Instrument};
@@ -23,18 +25,6 @@ use crate::harness;
 use crate::judge::{self, Observed, RunLimits};
 use crate::progress::Progress;
 use crate::sandbox::{Compiled, Container, Role, Sandbox, SandboxError, Script, Session, STALL_GRACE};
-
-/// Where the time of one job went, for logs and benchmarks.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Phases {
-    pub create_ms: u64,
-    /// Sending the sources and inputs, and compiling.
-    pub prepare_ms: u64,
-    pub compile_ms: u64,
-    /// The reference solution's runs of every test (beside the program's).
-    pub solution_ms: u64,
-    pub run_ms: u64,
-}
 
 /// What a job needs from its worker beyond the job itself.
 pub struct Context<'a> {
@@ -75,28 +65,34 @@ fn release_all(roles: impl IntoIterator<Item = Option<Ready>>, clean: bool) {
 /// Runs and judges a whole job. `Err` means the sandbox failed (the job may be
 /// retried); anything the job itself got wrong is in the result, whose texts are
 /// cut to the job's output budget whichever way it ended (the verdicts were
-/// reached before, on the whole outputs).
-pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
-    let (mut result, phases) = judge_job(ctx, job_id, spec).await?;
+/// reached before, on the whole outputs). The result carries its [`Timings`].
+pub async fn execute(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<JobResult, SandboxError> {
+    let mut timings = Timings::default();
+    let mut result = judge_job(ctx, job_id, spec, &mut timings).await?;
     budget::fit(&mut result, ctx.output_budget);
-    Ok((result, phases))
+    result.timings = Some(timings);
+    Ok(result)
 }
 
-async fn judge_job(ctx: &Context<'_>, job_id: Uuid, spec: &JobSpec) -> Result<(JobResult, Phases), SandboxError> {
-    let mut phases = Phases::default();
+async fn judge_job(
+    ctx: &Context<'_>,
+    job_id: Uuid,
+    spec: &JobSpec,
+    phases: &mut Timings,
+) -> Result<JobResult, SandboxError> {
     let limits = RunLimits {
         time_limit_ms: spec.time_limit_ms,
         memory_limit_mb: spec.memory_limit_mb,
         output_limit: ctx.output_limit,
     };
     let inputs: Vec<&str> = spec.test_cases.iter().map(|t| t.input.as_str()).collect();
-    let mut roles = match prepare(ctx, job_id, spec, limits, &inputs, &mut phases).await? {
+    let mut roles = match prepare(ctx, job_id, spec, limits, &inputs, phases).await? {
         Prepared::Ready(roles) => roles,
-        Prepared::Ended(result) => return Ok((result, phases)),
+        Prepared::Ended(result) => return Ok(*result),
     };
     let compile_output = roles.compile_output.take();
-    let results = run_tests(ctx, spec, limits, roles, &mut phases).await?;
-    Ok((JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output), phases))
+    let results = run_tests(ctx, spec, limits, roles, &mut phases.tests).await?;
+    Ok(JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output))
 }
 
 /// A job's roles, compiled and ready to run its tests.
@@ -113,7 +109,7 @@ enum Prepared {
     Ready(Box<Roles>),
     /// The job ended before its tests: its program did not compile, or its checker
     /// or solution could not be used.
-    Ended(JobResult),
+    Ended(Box<JobResult>),
 }
 
 /// Takes and compiles the job's roles at once (the program, its reference
@@ -125,7 +121,7 @@ async fn prepare(
     spec: &JobSpec,
     limits: RunLimits,
     inputs: &[&str],
-    phases: &mut Phases,
+    phases: &mut Timings,
 ) -> Result<Prepared, SandboxError> {
     let input_bytes: usize = inputs.iter().map(|i| i.len()).sum();
     let total = inputs.len();
@@ -136,7 +132,7 @@ async fn prepare(
             .start(job_id, Role::Program, limits, total, input_bytes)
             .instrument(info_span!("acquire container"))
             .await?;
-        let create_ms = t.elapsed().as_millis() as u64;
+        let acquire_us = t.elapsed().as_micros() as u64;
         let source_file = ctx.sandbox.language().source_file.as_str();
         let script = Script::Job { step: spec.mode == Mode::Submit };
         // Sources unpacked and compiled once (a no-op for interpreted languages).
@@ -144,12 +140,11 @@ async fn prepare(
             .open(script, &program_files(spec, source_file), inputs, &spec.args)
             .instrument(info_span!("compile"))
             .await?;
-        Ok::<_, SandboxError>((
-            Ready { container, session },
-            compiled,
-            create_ms,
-            t.elapsed().as_millis() as u64 - create_ms,
-        ))
+        let opened_us = t.elapsed().as_micros() as u64 - acquire_us;
+        phases.acquire_us = acquire_us;
+        phases.exec_us = session.exec_us();
+        phases.compile_us = opened_us.saturating_sub(session.exec_us());
+        Ok::<_, SandboxError>((Ready { container, session }, compiled))
     };
     let others = async {
         let solution = async {
@@ -182,14 +177,12 @@ async fn prepare(
     // Everything compiles at once; a program that does not compile ends the job
     // at once, and its checker's and solution's containers go with it.
     let mut others_done = None;
-    let (program, compiled, create_ms, prepare_ms) = loop {
+    let (program, compiled) = loop {
         tokio::select! {
             p = &mut program => break p?,
             o = &mut others, if others_done.is_none() => others_done = Some(o?),
         }
     };
-    phases.create_ms = create_ms;
-    phases.prepare_ms = prepare_ms;
     let compile_output = match compiled {
         Compiled::Failed { output } => {
             if let Some(progress) = ctx.progress {
@@ -201,13 +194,12 @@ async fn prepare(
             if let Some((solution, checker)) = others_done {
                 release_all([solution.and_then(Result::ok), checker.and_then(Result::ok)], true);
             }
-            return Ok(Prepared::Ended(result));
+            return Ok(Prepared::Ended(Box::new(result)));
         }
-        Compiled::Ok { output, time_ms } => {
+        Compiled::Ok { output } => {
             if let Some(progress) = ctx.progress {
                 progress.compiled(true, output.as_deref()).await;
             }
-            phases.compile_ms = time_ms;
             output
         }
     };
@@ -218,7 +210,7 @@ async fn prepare(
     let (solution, checker) = match (solution, checker) {
         (Some(Err(why)), other) | (other, Some(Err(why))) => {
             release_all([Some(program), other.and_then(Result::ok)], true);
-            return Ok(Prepared::Ended(internal(spec, compile_output, why)));
+            return Ok(Prepared::Ended(Box::new(internal(spec, compile_output, why))));
         }
         (solution, checker) => (solution.and_then(Result::ok), checker.and_then(Result::ok)),
     };
@@ -232,11 +224,10 @@ async fn run_tests(
     spec: &JobSpec,
     limits: RunLimits,
     roles: Box<Roles>,
-    phases: &mut Phases,
+    phases: &mut TestTimings,
 ) -> Result<Vec<TestResult>, SandboxError> {
     let total = spec.test_cases.len();
     let Roles { program, solution, mut checker, .. } = *roles;
-    let t = Instant::now();
     let checker_ms = checker.as_ref().map(|c| c.container.limits().time_limit_ms);
     let deadline = Instant::now() + test_phase(spec, checker_ms, total);
     let Ready { container, mut session } = program;
@@ -251,7 +242,6 @@ async fn run_tests(
     let has_solution = solution.is_some();
     let feed = async {
         let Some(Ready { container, mut session }) = solution else { return Ok(None) };
-        let t = Instant::now();
         container.begin_tests(&mut session, deadline).await?;
         let mut clean = true;
         while let Some(run) = session.next_test().await? {
@@ -260,11 +250,13 @@ async fn run_tests(
                 break;
             }
         }
-        Ok::<_, SandboxError>(Some((Ready { container, session }, clean, t.elapsed().as_millis() as u64)))
+        Ok::<_, SandboxError>(Some((Ready { container, session }, clean)))
     };
     let judging = Judging { spec, limits };
     // A container whose program met the OOM killer is not reused.
     let mut program_clean = true;
+    // What judging and telling each test cost, beside what the session measured.
+    let mut judged = TestTimings::default();
     let tests = async {
         let mut results = Vec::with_capacity(total);
         for index in 0..total {
@@ -282,15 +274,19 @@ async fn run_tests(
                 None
             };
             let check = checker.as_mut().map(|c| &mut c.session);
+            let t = Instant::now();
             let result = judging
                 .judge(index, judge::observe(run, &limits), reference.as_ref(), check)
                 .instrument(info_span!(parent: &test_span, "judge"))
                 .await?;
+            judged.judge_us += t.elapsed().as_micros() as u64;
             test_span.record("verdict", crate::metrics::label(&result.verdict).as_str());
             let go_on = result.is_passed();
+            let t = Instant::now();
             if let Some(progress) = ctx.progress {
                 progress.test(index, &result).await;
             }
+            judged.event_us += t.elapsed().as_micros() as u64;
             results.push(result);
             if spec.mode == Mode::Submit && index + 1 < total {
                 session.step(go_on).await?;
@@ -313,10 +309,11 @@ async fn run_tests(
     };
     // A solution the program's end cut short is destroyed with its future; one
     // that ran every test is given back.
-    if let Some((solution, clean, ms)) = solution {
-        phases.solution_ms = ms;
+    if let Some((solution, clean)) = solution {
         solution.release(clean);
     }
+    *phases = session.timings();
+    *phases += judged;
     Ready { container, session }.release(program_clean);
     release_all([checker], true);
     let judged = results.len();
@@ -326,7 +323,6 @@ async fn run_tests(
             progress.test(index, skipped).await;
         }
     }
-    phases.run_ms = t.elapsed().as_millis() as u64;
     Ok(results)
 }
 

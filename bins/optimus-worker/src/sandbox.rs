@@ -96,7 +96,7 @@ impl Role {
 #[derive(Debug)]
 pub enum Compiled {
     /// Ready to run. `output` is what the compiler printed (`None`: no compile step).
-    Ok { output: Option<String>, time_ms: u64 },
+    Ok { output: Option<String> },
     /// The compile failed or hit its limits; `output` says so.
     Failed { output: String },
 }
@@ -341,14 +341,14 @@ impl Container {
         let mut framed = format!("{}\n", archive.len()).into_bytes();
         framed.extend_from_slice(&archive);
         session.send(&framed).await?;
-        let (status, time_ms, output) = match session.next().await? {
-            Some(Report::Compile { status, time_ms, output, .. }) => (status, time_ms, output),
+        let (status, output) = match session.next().await? {
+            Some(Report::Compile { status, output, .. }) => (status, output),
             _ => return Err(session.runner_error("the compile step").await),
         };
         let output = String::from_utf8_lossy(&output).into_owned();
         let compiled = match status {
-            CompileStatus::None => Compiled::Ok { output: None, time_ms },
-            CompileStatus::Ok => Compiled::Ok { output: Some(output), time_ms },
+            CompileStatus::None => Compiled::Ok { output: None },
+            CompileStatus::Ok => Compiled::Ok { output: Some(output) },
             CompileStatus::Error => Compiled::Failed { output },
             CompileStatus::Timeout => Compiled::Failed {
                 output: format!("{output}\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms),

@@ -10,6 +10,7 @@
 //! - [`limits`]: the CPU-time limit of a run and the one rule for its wall-clock cap.
 //! - [`verdict`]: what the judge says ([`Verdict`], [`TestResult`], [`JobResult`]),
 //!   and the one table of signal names.
+//! - [`timings`]: where a judged job's time went, phase by phase ([`Timings`]).
 //! - [`image`]: what a language image must carry (runner, report format) to serve,
 //!   and where every image is made from (`dockerfiles/base/`: the base sandbox image
 //!   each language's Dockerfile is `FROM`, and the seal each one ends with).
@@ -42,6 +43,7 @@ pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod timings;
 pub mod verdict;
 
 /// A stable 64-bit fingerprint (FNV-1a) of some byte strings, as 16 hex digits:
@@ -62,6 +64,7 @@ pub use config::{ConfigError, LanguageConfig, LanguageRegistry};
 pub use job::{AttemptError, Compare, Harness, JobRecord, JobSpec, JobStatus, Mode, Program, SourceFile, TestCase};
 pub use settings::Settings;
 pub use store::{Store, StoreError};
+pub use timings::{TestTimings, Timings};
 pub use verdict::{JobResult, TestResult, Verdict};
 
 #[cfg(test)]

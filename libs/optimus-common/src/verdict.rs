@@ -147,6 +147,9 @@ pub struct JobResult {
     /// the whole outputs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outputs_cut: bool,
+    /// Where the job's time went, as its worker measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<crate::Timings>,
 }
 
 impl JobResult {
@@ -173,6 +176,7 @@ impl JobResult {
             test_results,
             message: None,
             outputs_cut: false,
+            timings: None,
         }
     }
 
@@ -195,6 +199,7 @@ impl JobResult {
             test_results: Vec::new(),
             message,
             outputs_cut: false,
+            timings: None,
         }
     }
 }

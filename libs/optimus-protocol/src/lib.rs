@@ -8,18 +8,21 @@
 //!
 //! ```text
 //! @@optimus compile <ok|error|timeout|oom|none> <exit> <wall_ms> <len>\n<compiler output>
-//! @@optimus test <i> <exit> <wall_us> <cpu_us> <peak_kb> <oom 0|1> <timed_out 0|1> <out_len> <err_len>\n<stdout><stderr>
+//! @@optimus test <i> <exit> <wall_us> <cpu_us> <peak_kb> <oom 0|1> <timed_out 0|1> <started_us> <setup_us> <teardown_us> <out_len> <err_len>\n<stdout><stderr>
 //! @@optimus done\n
 //! ```
 //!
-//! `exit` is the exit code, or 128+N when signal N ended the process. The reader
+//! `exit` is the exit code, or 128+N when signal N ended the process.
+//! `started_us`, `setup_us` and `teardown_us` are the launcher's [`Timing`] of
+//! the run, for the worker's account of where a job's time went; nothing is
+//! judged by them. The reader
 //! checks every length against its [`Caps`] before it keeps a byte, so a corrupt or
 //! hostile stream can never make the worker hold more than the caps.
 
 use std::fmt;
 
 /// Bumped whenever the format changes; images carry the version they speak.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The first of the uids (each also a gid) sandboxed programs run as. Every
 /// container has one of them for its whole life, chosen by the worker so that no
@@ -93,8 +96,38 @@ pub struct TestRun {
     pub oom_killed: bool,
     /// The run was killed at its CPU-time limit or its wall-clock cap.
     pub timed_out: bool,
+    pub timing: Timing,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+}
+
+/// Where the launcher's own time around one run went, on the host's clock
+/// ([`clock_us`]), which the worker reads too: the worker can then tell the
+/// runner's and the engine's share of a test from the launcher's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timing {
+    /// When the launcher started on the run ([`clock_us`]).
+    pub started_us: u64,
+    /// From then to the program's fork: killing leftovers, emptying the scratch
+    /// places, opening the output files.
+    pub setup_us: u64,
+    /// From the end of the program's tree to the report's first byte: the sweep,
+    /// the reaping, reading the outputs back.
+    pub teardown_us: u64,
+}
+
+impl Timing {
+    /// When the report was written ([`clock_us`]), given the run's wall time.
+    pub fn reported_us(&self, wall_us: u64) -> u64 {
+        self.started_us.saturating_add(self.setup_us).saturating_add(wall_us).saturating_add(self.teardown_us)
+    }
+}
+
+/// Microseconds since the Unix epoch on the host's clock. The launcher, inside
+/// a container, and the worker, outside, read the one kernel's clock, so their
+/// stamps can be compared (containers get no clock of their own).
+pub fn clock_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 /// One report.
@@ -131,14 +164,17 @@ impl Report {
 /// from the program's output files, so they are never copied whole.
 pub fn test_header(t: &TestRun, out_len: usize, err_len: usize) -> String {
     format!(
-        "{MAGIC}test {} {} {} {} {} {} {} {out_len} {err_len}\n",
+        "{MAGIC}test {} {} {} {} {} {} {} {} {} {} {out_len} {err_len}\n",
         t.index,
         t.exit_status,
         t.wall_us,
         t.cpu_us,
         t.peak_kb,
         u8::from(t.oom_killed),
-        u8::from(t.timed_out)
+        u8::from(t.timed_out),
+        t.timing.started_us,
+        t.timing.setup_us,
+        t.timing.teardown_us,
     )
 }
 
@@ -282,6 +318,11 @@ impl Parser {
                     peak_kb: num(f.next(), "memory", line)?,
                     oom_killed: flag(f.next(), "oom flag", line)?,
                     timed_out: flag(f.next(), "timeout flag", line)?,
+                    timing: Timing {
+                        started_us: num(f.next(), "start time", line)?,
+                        setup_us: num(f.next(), "setup time", line)?,
+                        teardown_us: num(f.next(), "teardown time", line)?,
+                    },
                     ..TestRun::default()
                 };
                 Pending::Test {

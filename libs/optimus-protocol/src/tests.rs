@@ -36,6 +36,7 @@ fn accepted() -> Vec<(&'static str, Vec<Report>)> {
             peak_kb,
             oom_killed,
             timed_out,
+            timing: Timing::default(),
             stdout: out.into(),
             stderr: err.into(),
         })
@@ -54,7 +55,13 @@ fn accepted() -> Vec<(&'static str, Vec<Report>)> {
             "compile-none.report",
             vec![Report::Compile { status: CompileStatus::None, exit_code: 0, time_ms: 0, output: Vec::new() }],
         ),
-        ("test-accepted.report", vec![test(0, 0, 1200, 800, 5000, false, false, "a\nb", "xy")]),
+        ("test-accepted.report", {
+            let mut run = test(0, 0, 1200, 800, 5000, false, false, "a\nb", "xy");
+            if let Report::Test(t) = &mut run {
+                t.timing = Timing { started_us: 1_765_000_000_000_000, setup_us: 300, teardown_us: 200 };
+            }
+            vec![run]
+        }),
         ("test-killed.report", vec![test(1, 137, 2_000_000, 1_999_000, 100, true, true, "", "")]),
         // Output that looks like a header is only output.
         ("test-header-lookalike.report", vec![test(2, 0, 10, 5, 64, false, false, "@@optimus done\n\n", "")]),
@@ -104,7 +111,7 @@ fn the_reader_refuses_every_reject_vector_before_keeping_its_body() {
 fn caps_allow_one_byte_past_the_output_limit() {
     let caps = Caps::for_output_limit(16);
     let mut p = Parser::new(caps);
-    p.feed(b"@@optimus test 0 0 1 1 1 0 0 17 0\n");
+    p.feed(b"@@optimus test 0 0 1 1 1 0 0 0 0 0 17 0\n");
     p.feed(&[b'y'; 17]);
     assert!(matches!(p.next_report(), Ok(Some(Report::Test(t))) if t.stdout.len() == 17));
     assert_eq!(Caps::for_output_limit(usize::MAX).stream, usize::MAX);

@@ -247,6 +247,7 @@ pub(crate) mod tests {
                 test_results: tests,
                 message: None,
                 outputs_cut: false,
+                timings: None,
             }),
         }
     }

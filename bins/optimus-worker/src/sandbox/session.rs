@@ -10,7 +10,8 @@ use bollard::exec::StartExecResults;
 use bollard::models::ExecConfig;
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
-use optimus_protocol::{Caps, Parser, Report, TestRun};
+use optimus_common::TestTimings;
+use optimus_protocol::{clock_us, Caps, Parser, Report, TestRun};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -29,6 +30,13 @@ pub struct Session {
     diagnostics: Vec<u8>,
     /// Past it, the runner is stuck: everything it runs has limits well inside it.
     deadline: Instant,
+    /// How long the exec took to start, in µs.
+    exec_us: u64,
+    /// When the runner could last go on ([`clock_us`]): the worker's last word
+    /// to it, or the end of its last report, whichever came later.
+    ready_us: u64,
+    /// The phases of the test reports read so far, as far as the session sees them.
+    timings: TestTimings,
 }
 
 impl Session {
@@ -42,6 +50,7 @@ impl Session {
         caps: Caps,
         deadline: Instant,
     ) -> Result<Self, SandboxError> {
+        let began = Instant::now();
         let config = ExecConfig {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
@@ -64,7 +73,21 @@ impl Session {
             parser: Parser::new(caps),
             diagnostics: Vec::new(),
             deadline,
+            exec_us: began.elapsed().as_micros() as u64,
+            ready_us: clock_us(),
+            timings: TestTimings::default(),
         })
+    }
+
+    /// How long the runner's exec took to start, in µs.
+    pub fn exec_us(&self) -> u64 {
+        self.exec_us
+    }
+
+    /// The phases of every test report this session read (their judging and
+    /// events are the caller's to add).
+    pub fn timings(&self) -> TestTimings {
+        self.timings
     }
 
     pub fn set_deadline(&mut self, deadline: Instant) {
@@ -95,12 +118,34 @@ impl Session {
 
     /// The next test report; `None` after `done`. Anything else is the runner's failure.
     pub async fn next_test(&mut self) -> Result<Option<TestRun>, SandboxError> {
+        let asked_us = clock_us();
         match self.next().await? {
-            Some(Report::Test(run)) => Ok(Some(run)),
+            Some(Report::Test(run)) => {
+                self.measure(&run, asked_us);
+                Ok(Some(run))
+            }
             Some(Report::Done) => Ok(None),
             Some(Report::Compile { .. }) => Err(SandboxError::Runner("a second compile report".into())),
             None => Err(self.runner_error("the test run").await),
         }
+    }
+
+    /// Adds a test report's phases: the runner's turn since it could go on, the
+    /// launcher's own account, and the stream's share of the wait for it (from
+    /// its writing, or from when the worker asked, whichever came later).
+    fn measure(&mut self, run: &TestRun, asked_us: u64) {
+        let timing = run.timing;
+        let reported_us = timing.reported_us(run.wall_us);
+        self.timings += TestTimings {
+            count: 1,
+            runner_us: timing.started_us.saturating_sub(self.ready_us),
+            setup_us: timing.setup_us,
+            run_us: run.wall_us,
+            teardown_us: timing.teardown_us,
+            transport_us: clock_us().saturating_sub(reported_us.max(asked_us)),
+            ..TestTimings::default()
+        };
+        self.ready_us = self.ready_us.max(reported_us);
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), SandboxError> {
@@ -112,7 +157,9 @@ impl Session {
         tokio::time::timeout_at(self.deadline, write)
             .await
             .map_err(|_| SandboxError::Stalled(STALL_GRACE))?
-            .map_err(|e| SandboxError::Runner(format!("cannot write to the runner: {e}")))
+            .map_err(|e| SandboxError::Runner(format!("cannot write to the runner: {e}")))?;
+        self.ready_us = clock_us();
+        Ok(())
     }
 
     pub async fn close_input(&mut self) {

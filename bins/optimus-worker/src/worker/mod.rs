@@ -259,14 +259,16 @@ impl Worker {
                     // claim is what reads its context: the claim runs before the
                     // job's span is entered, and is recorded in it afterwards.
                     let started = std::time::SystemTime::now();
+                    let claiming = tokio::time::Instant::now();
                     let claimed = self.store.claim(id, &self.config.language.name, &self.id).await;
+                    let claim_us = claiming.elapsed().as_micros() as u64;
                     if let Ok(Some(parent)) =
                         claimed.as_ref().map(|c| c.as_ref().and_then(|c| c.traceparent.as_deref()))
                     {
                         optimus_common::telemetry::continue_trace(&span, parent);
                     }
                     optimus_common::telemetry::record_child(&span, "claim", started, std::time::SystemTime::now());
-                    self.handle(id, claimed, &abort).instrument(span).await;
+                    self.handle(id, claimed, claim_us, &abort).instrument(span).await;
                     self.held.locked().remove(&id);
                 }
                 Ok(None) => {}
@@ -284,6 +286,7 @@ impl Worker {
         &self,
         id: Uuid,
         claimed: Result<Option<Claimed>, optimus_common::StoreError>,
+        claim_us: u64,
         abort: &CancellationToken,
     ) {
         let Claimed { job, spec, attempt, created_at, .. } = match claimed {
@@ -334,22 +337,24 @@ impl Worker {
         watch.abort();
 
         let finished = match outcome {
-            Ok((result, phases)) => {
+            Ok(mut result) => {
+                let timings = result.timings.get_or_insert_with(Default::default);
+                timings.claim_us = claim_us;
+                let timings = *timings;
                 info!(
                     verdict = ?result.overall_status,
                     mode = spec.mode.as_str(),
-                    create_ms = phases.create_ms,
-                    prepare_ms = phases.prepare_ms,
-                    compile_ms = phases.compile_ms,
-                    solution_ms = phases.solution_ms,
-                    run_ms = phases.run_ms,
+                    acquire_us = timings.acquire_us,
+                    exec_us = timings.exec_us,
+                    compile_us = timings.compile_us,
+                    tests_us = timings.tests.total_us(),
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
                 let verdict = crate::metrics::label(&result.overall_status);
                 tracing::Span::current().record("verdict", verdict.as_str());
                 let stored = self.store_end(&job, &spec, JobStatus::Completed, Some(&result), abort).await;
-                self.record(&result, &phases, claimed_at.elapsed());
+                self.record(&result, &timings, claimed_at.elapsed());
                 stored
             }
             Err(SandboxError::Cancelled) if !abort.is_cancelled() => {
@@ -469,7 +474,7 @@ impl Worker {
     }
 
     /// Counts a judged job: its verdict, its tests', and how long its parts took.
-    fn record(&self, result: &optimus_common::JobResult, phases: &crate::execute::Phases, took: Duration) {
+    fn record(&self, result: &optimus_common::JobResult, timings: &optimus_common::Timings, took: Duration) {
         let m = &self.metrics;
         m.jobs_finished.with_label_values(&[&crate::metrics::label(&result.overall_status)]).inc();
         for test in &result.test_results {
@@ -477,7 +482,7 @@ impl Worker {
             m.test_run.observe(test.execution_time_ms as f64 / 1000.0);
         }
         if self.config.language.compiled {
-            m.compile.observe(phases.compile_ms as f64 / 1000.0);
+            m.compile.observe(timings.compile_us as f64 / 1e6);
         }
         m.job.observe(took.as_secs_f64());
     }

@@ -1,0 +1,73 @@
+//! Where a judged job's time went, phase by phase, as its worker measured it:
+//! stored with the result (`result.timings`), so that a user can see what a job
+//! paid beside its programs' own run time, and `optimus-bench latency` can print
+//! the breakdown. Nothing is judged by these figures.
+//!
+//! All are microseconds. The per-test phases are sums over the program's tests
+//! (`tests.count` of them); a phase's mean per test is its sum over the count.
+
+use serde::{Deserialize, Serialize};
+
+/// The phases a job paid once, and the sums of its tests' phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Timings {
+    /// Reading the job's record and marking it running, once popped.
+    pub claim_us: u64,
+    /// Taking a container: a warm one from the pool, or a new one made.
+    pub acquire_us: u64,
+    /// Starting the runner in it (one `docker exec`).
+    pub exec_us: u64,
+    /// Sending the sources and inputs, unpacking them, and compiling (or, for an
+    /// interpreted language, the runner's word that there is nothing to compile).
+    pub compile_us: u64,
+    /// The program's tests.
+    pub tests: TestTimings,
+}
+
+/// The sums of the phases of a job's tests, in the order each test goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TestTimings {
+    /// Tests measured.
+    pub count: u64,
+    /// From the worker's go-ahead (or the last test's report) to the launcher's
+    /// start: the runner's turn and the launcher's own exec.
+    pub runner_us: u64,
+    /// The launcher's setup: killing leftovers, emptying the scratch places.
+    pub setup_us: u64,
+    /// The programs' own wall-clock time.
+    pub run_us: u64,
+    /// The launcher's teardown: the sweep, the reaping, reading the outputs.
+    pub teardown_us: u64,
+    /// From the report's writing to its arrival in the worker: the engine's stream.
+    pub transport_us: u64,
+    /// Reaching the verdict (comparing, or a checker's run).
+    pub judge_us: u64,
+    /// Telling the test's event (a Redis write).
+    pub event_us: u64,
+}
+
+impl TestTimings {
+    /// The sum of every phase: what the tests took, as the worker saw them.
+    pub fn total_us(&self) -> u64 {
+        self.runner_us
+            + self.setup_us
+            + self.run_us
+            + self.teardown_us
+            + self.transport_us
+            + self.judge_us
+            + self.event_us
+    }
+}
+
+impl std::ops::AddAssign for TestTimings {
+    fn add_assign(&mut self, other: Self) {
+        self.count += other.count;
+        self.runner_us += other.runner_us;
+        self.setup_us += other.setup_us;
+        self.run_us += other.run_us;
+        self.teardown_us += other.teardown_us;
+        self.transport_us += other.transport_us;
+        self.judge_us += other.judge_us;
+        self.event_us += other.event_us;
+    }
+}
