@@ -48,26 +48,41 @@ pub struct TestTimings {
 
 impl TestTimings {
     /// The sum of every phase: what the tests took, as the worker saw them.
+    /// Saturating, as every sum here: the launcher's figures come from inside a
+    /// sandbox, and no figure read from there may make the worker overflow.
     pub fn total_us(&self) -> u64 {
-        self.runner_us
-            + self.setup_us
-            + self.run_us
-            + self.teardown_us
-            + self.transport_us
-            + self.judge_us
-            + self.event_us
+        [self.runner_us, self.setup_us, self.run_us, self.teardown_us, self.transport_us, self.judge_us, self.event_us]
+            .into_iter()
+            .fold(0, u64::saturating_add)
     }
 }
 
 impl std::ops::AddAssign for TestTimings {
     fn add_assign(&mut self, other: Self) {
-        self.count += other.count;
-        self.runner_us += other.runner_us;
-        self.setup_us += other.setup_us;
-        self.run_us += other.run_us;
-        self.teardown_us += other.teardown_us;
-        self.transport_us += other.transport_us;
-        self.judge_us += other.judge_us;
-        self.event_us += other.event_us;
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        add(&mut self.count, other.count);
+        add(&mut self.runner_us, other.runner_us);
+        add(&mut self.setup_us, other.setup_us);
+        add(&mut self.run_us, other.run_us);
+        add(&mut self.teardown_us, other.teardown_us);
+        add(&mut self.transport_us, other.transport_us);
+        add(&mut self.judge_us, other.judge_us);
+        add(&mut self.event_us, other.event_us);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTimings;
+
+    #[test]
+    fn sums_of_forged_figures_saturate() {
+        let huge = TestTimings { count: 1, run_us: u64::MAX, setup_us: u64::MAX, ..TestTimings::default() };
+        assert_eq!(huge.total_us(), u64::MAX);
+        let mut sum = huge;
+        sum += huge;
+        assert_eq!((sum.count, sum.run_us), (2, u64::MAX));
+        let small = TestTimings { count: 1, runner_us: 2, run_us: 3, event_us: 4, ..TestTimings::default() };
+        assert_eq!(small.total_us(), 9);
     }
 }
