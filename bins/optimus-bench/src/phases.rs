@@ -7,14 +7,16 @@ use optimus_common::{TestTimings, Timings};
 use crate::{median, Finished};
 
 /// The phases of one job: those paid once, the mean per test of its tests',
-/// and what the worker did not see (submit, queue, pop, the final store, polling).
+/// and the rest of its latency past the phases that follow one another.
 pub struct Breakdown {
     /// (phase, median ms), in the order a job goes through them.
     pub job: Vec<(&'static str, f64)>,
     /// (phase, median ms per test).
     pub per_test: Vec<(&'static str, f64)>,
-    /// Latency minus every measured phase, median ms.
-    pub outside: f64,
+    /// Latency minus the sequential phases (`Timings::sequential_us`), median ms:
+    /// submit, queue, the last test's worker phases (every test's in `submit`
+    /// mode), the final store, polling.
+    pub rest: f64,
 }
 
 fn ms(us: u64) -> f64 {
@@ -55,14 +57,8 @@ pub fn breakdown(jobs: &[Finished]) -> Option<Breakdown> {
     };
     let job_rows: Vec<Vec<_>> = timed.iter().map(|(f, t)| once(t, crate::ms(f.queue_wait)).to_vec()).collect();
     let test_rows: Vec<Vec<_>> = timed.iter().map(|(_, t)| per_test(&t.tests).to_vec()).collect();
-    let outside: Vec<f64> = timed
-        .iter()
-        .map(|(f, t)| {
-            let seen = t.claim_us + t.acquire_us + t.exec_us + t.compile_us + t.tests.total_us();
-            crate::ms(f.latency) - ms(seen)
-        })
-        .collect();
-    Some(Breakdown { job: column(&job_rows), per_test: column(&test_rows), outside: median(&outside) })
+    let rest: Vec<f64> = timed.iter().map(|(f, t)| crate::ms(f.latency) - ms(t.sequential_us())).collect();
+    Some(Breakdown { job: column(&job_rows), per_test: column(&test_rows), rest: median(&rest) })
 }
 
 impl Breakdown {
@@ -70,10 +66,10 @@ impl Breakdown {
     pub fn line(&self) -> String {
         let fmt = |v: &[(&str, f64)]| v.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ");
         format!(
-            "once: {}; per test: {}; outside the worker: {:.1} (ms)",
+            "once: {}; per test: {}; the rest of the latency: {:.1} (ms)",
             fmt(&self.job),
             fmt(&self.per_test),
-            self.outside
+            self.rest
         )
     }
 
@@ -81,7 +77,7 @@ impl Breakdown {
     pub fn rows(&self, language: &str) -> Vec<String> {
         let mut rows: Vec<String> = self.job.iter().map(|(k, v)| format!("{language},job,{k},{v:.3}")).collect();
         rows.extend(self.per_test.iter().map(|(k, v)| format!("{language},test,{k},{v:.3}")));
-        rows.push(format!("{language},job,outside,{:.3}", self.outside));
+        rows.push(format!("{language},job,rest,{:.3}", self.rest));
         rows
     }
 }

@@ -256,7 +256,7 @@ async fn run_tests(
     // A container whose program met the OOM killer is not reused.
     let mut program_clean = true;
     // What judging and telling each test cost, beside what the session measured.
-    let mut judged = TestTimings::default();
+    let mut worker_side = TestTimings::default();
     let tests = async {
         let mut results = Vec::with_capacity(total);
         for index in 0..total {
@@ -279,14 +279,14 @@ async fn run_tests(
                 .judge(index, judge::observe(run, &limits), reference.as_ref(), check)
                 .instrument(info_span!(parent: &test_span, "judge"))
                 .await?;
-            judged.judge_us += t.elapsed().as_micros() as u64;
+            worker_side.judge_us += t.elapsed().as_micros() as u64;
             test_span.record("verdict", crate::metrics::label(&result.verdict).as_str());
             let go_on = result.is_passed();
             let t = Instant::now();
             if let Some(progress) = ctx.progress {
                 progress.test(index, &result).await;
             }
-            judged.event_us += t.elapsed().as_micros() as u64;
+            worker_side.event_us += t.elapsed().as_micros() as u64;
             results.push(result);
             if spec.mode == Mode::Submit && index + 1 < total {
                 session.step(go_on).await?;
@@ -313,7 +313,7 @@ async fn run_tests(
         solution.release(clean);
     }
     *phases = session.timings();
-    *phases += judged;
+    *phases += worker_side;
     Ready { container, session }.release(program_clean);
     release_all([checker], true);
     let judged = results.len();

@@ -5,6 +5,12 @@
 //!
 //! All are microseconds. The per-test phases are sums over the program's tests
 //! (`tests.count` of them); a phase's mean per test is its sum over the count.
+//!
+//! The sandbox's phases of a test (runner, setup, run, teardown) follow one
+//! another. The worker's (transport, judge, event) follow them in `submit` mode,
+//! where the runner waits for each verdict; in the other modes the runner goes on
+//! as soon as it has reported, so a test's worker phases overlap the next test's
+//! sandbox phases, and only the last test's add to the job's time.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +53,19 @@ pub struct TestTimings {
 }
 
 impl TestTimings {
-    /// The sum of every phase: what the tests took, as the worker saw them.
-    /// Saturating, as every sum here: the launcher's figures come from inside a
-    /// sandbox, and no figure read from there may make the worker overflow.
-    pub fn total_us(&self) -> u64 {
-        [self.runner_us, self.setup_us, self.run_us, self.teardown_us, self.transport_us, self.judge_us, self.event_us]
+    /// The sandbox's phases, which follow one another in every mode. Saturating,
+    /// as every sum here: the launcher's figures come from inside a sandbox, and
+    /// no figure read from there may make the worker overflow.
+    pub fn sandbox_us(&self) -> u64 {
+        [self.runner_us, self.setup_us, self.run_us, self.teardown_us].into_iter().fold(0, u64::saturating_add)
+    }
+}
+
+impl Timings {
+    /// The phases that follow one another in every mode: those paid once and the
+    /// tests' sandbox phases. The job took at least this long.
+    pub fn sequential_us(&self) -> u64 {
+        [self.claim_us, self.acquire_us, self.exec_us, self.compile_us, self.tests.sandbox_us()]
             .into_iter()
             .fold(0, u64::saturating_add)
     }
@@ -78,11 +92,13 @@ mod tests {
     #[test]
     fn sums_of_forged_figures_saturate() {
         let huge = TestTimings { count: 1, run_us: u64::MAX, setup_us: u64::MAX, ..TestTimings::default() };
-        assert_eq!(huge.total_us(), u64::MAX);
+        assert_eq!(huge.sandbox_us(), u64::MAX);
         let mut sum = huge;
         sum += huge;
         assert_eq!((sum.count, sum.run_us), (2, u64::MAX));
         let small = TestTimings { count: 1, runner_us: 2, run_us: 3, event_us: 4, ..TestTimings::default() };
-        assert_eq!(small.total_us(), 9);
+        assert_eq!(small.sandbox_us(), 5, "the worker's phases overlap the next test's");
+        let job = super::Timings { claim_us: 1, compile_us: 10, tests: small, ..super::Timings::default() };
+        assert_eq!(job.sequential_us(), 16);
     }
 }

@@ -347,7 +347,7 @@ impl Worker {
                     acquire_us = timings.acquire_us,
                     exec_us = timings.exec_us,
                     compile_us = timings.compile_us,
-                    tests_us = timings.tests.total_us(),
+                    tests_sandbox_us = timings.tests.sandbox_us(),
                     tests = spec.test_cases.len(),
                     "job judged"
                 );
