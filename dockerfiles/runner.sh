@@ -1,8 +1,9 @@
 #!/bin/bash
 # Optimus's runner: the one place that knows how each language compiles and runs.
 # Every language image carries it as /opt/optimus/runner.sh beside
-# /opt/optimus/launcher (bins/optimus-launcher). The worker starts it with one
-# `docker exec` per job and per role, as the container's root holding only the
+# /opt/optimus/launcher (bins/optimus-launcher). The container's init (the
+# launcher, as PID 1) starts it once per job and per role, on the worker's request
+# over the container's attached stream, as the container's root holding only the
 # capabilities to change user and to kill; every compile, test and checker run
 # goes through the launcher, which runs it as the container's sandbox user (its own
 # uid, OPTIMUS_SANDBOX_UID, of no other container on the engine), times

@@ -239,6 +239,54 @@ async fn a_reused_container_keeps_nothing_of_the_last_job() {
     stack.stop().await;
 }
 
+/// Engine events of `kind` (such as `exec_create`) for the container whose
+/// short id is `hostname`, between two Unix times in seconds.
+async fn container_events(kind: &str, hostname: &str, since: u64, until: u64) -> Vec<String> {
+    use futures_util::StreamExt;
+    let filters = HashMap::from([("type", vec!["container"]), ("event", vec![kind])]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::new()
+        .since(&since.to_string())
+        .until(&until.to_string())
+        .filters(&filters)
+        .build();
+    let events: Vec<_> = docker().await.events(Some(options)).collect().await;
+    events
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter_map(|e| e.actor.and_then(|a| a.id))
+        .filter(|id| id.starts_with(hostname))
+        .collect()
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A pooled container is fed job after job over the stream the worker attached
+/// when it made it: no `docker exec` per job, and every byte of a test's input
+/// arrives as sent, even the engine's detach keys (ctrl-p ctrl-q) and lines that
+/// look like the stream's own requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_container_serves_its_jobs_over_its_stream_without_an_exec() {
+    let mut stack = one_container_stack(true).await;
+    let since = unix_secs();
+    let echo = "import socket, sys\nprint(socket.gethostname())\nprint(list(sys.stdin.buffer.read()))";
+    let input = "\u{10}\u{11}\neof\ndata 3\nstart job 0\n";
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        let done = expect(&stack.run(&job("python", echo, json!([{ "input": input }]))).await, "accepted");
+        let out = done["test_results"][0]["stdout"].as_str().unwrap().to_string();
+        let (host, bytes) = out.split_once('\n').unwrap();
+        assert_eq!(bytes.trim(), format!("{:?}", input.as_bytes()), "{out}");
+        hosts.push(host.to_string());
+    }
+    hosts.dedup();
+    assert_eq!(hosts.len(), 1, "one pooled container served the three jobs: {hosts:?}");
+    let execs = container_events("exec_create", &hosts[0], since, unix_secs() + 1).await;
+    assert!(execs.is_empty(), "the jobs' container saw {} docker execs", execs.len());
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_reuse_every_job_gets_a_fresh_container() {
     let mut stack = one_container_stack(false).await;

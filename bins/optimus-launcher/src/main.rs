@@ -1,6 +1,7 @@
 //! `optimus-launcher`: the one program in a language image that starts what the
-//! sandbox runs. `runner.sh` (which knows each language's commands) calls it once
-//! per compile, test or checker run; it runs as the container's root with only
+//! sandbox runs. As the container's init it starts `runner.sh` once per job and
+//! role; the runner (which knows each language's commands) calls it once per
+//! compile, test or checker run; it runs as the container's root with only
 //! the capabilities to change user and to kill, and it:
 //!
 //! - kills whatever an earlier run left and empties the sandbox user's writable
@@ -15,12 +16,14 @@
 //! A program under test runs as another user than the launcher, the runner and
 //! init, so it can neither signal, trace nor stop them, nor open their
 //! descriptors through /proc; the report stream is theirs alone. As PID 1
-//! (`optimus-launcher init`) it reaps orphans and ignores stop signals.
+//! (`optimus-launcher init`, [`serve`]) it reaps orphans, ignores stop signals
+//! and starts the runner's sessions on the worker's requests.
 //!
 //! Reports are written with `optimus_protocol`, the worker's own reader's crate.
 
 mod cgroup;
 mod scratch;
+mod serve;
 mod sys;
 mod tree;
 
@@ -148,7 +151,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("init") => init(),
+        Some("init") => serve::init(),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a).map_err(|e| e.to_string())),
         Some("wipe") => sandbox_user().and_then(prepare_scratch).map_err(|e| e.to_string()),
         Some("done") => emit(&Report::Done.encode()),
@@ -170,16 +173,6 @@ fn main() -> ExitCode {
 fn emit(bytes: &[u8]) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))
-}
-
-/// PID 1: reaps every orphan, forever.
-fn init() -> Result<(), String> {
-    sys::init_signals();
-    loop {
-        if !sys::reap_any(true).unwrap_or(false) {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 /// Kills what earlier runs left and empties the writable places.

@@ -192,6 +192,46 @@ pub fn reap_any(block: bool) -> io::Result<bool> {
     }
 }
 
+/// Reaps one child that has ended, without waiting: its pid and how it ended;
+/// `None` when none has ended (or there are no children).
+pub fn reap_ended() -> io::Result<Option<(libc::pid_t, Exit)>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    match unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } {
+        -1 => match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ECHILD) || e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            e => Err(e),
+        },
+        0 => Ok(None),
+        pid => Ok(Some((pid, Exit { status: decode(status) }))),
+    }
+}
+
+/// Waits until one of `fds` is readable (or hung up) or `timeout` passes; which
+/// of them are. A signal ends the wait early, with none.
+pub fn poll_readable<const N: usize>(fds: [RawFd; N], timeout: Duration) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: N valid pollfds (a negative fd is skipped by poll).
+    match unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } {
+        -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => Ok([false; N]),
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(pfds.map(|p| p.fd >= 0 && p.revents != 0)),
+    }
+}
+
+/// read(2) on a descriptor this process holds for its whole life (its stdin).
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        match unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            n => return Ok(n as usize),
+        }
+    }
+}
+
 /// CPU time (µs) and largest resident set (KiB) of the children reaped so far.
 pub fn children_usage() -> (u64, u64) {
     // SAFETY: `usage` is a valid out-pointer.

@@ -231,7 +231,7 @@ async fn run_tests(
     let checker_ms = checker.as_ref().map(|c| c.container.limits().time_limit_ms);
     let deadline = Instant::now() + test_phase(spec, checker_ms, total);
     let Ready { container, mut session } = program;
-    container.begin_tests(&mut session, deadline).await?;
+    session.begin_tests(deadline).await?;
     if let Some(checker) = checker.as_mut() {
         checker.session.set_deadline(deadline);
     }
@@ -242,7 +242,7 @@ async fn run_tests(
     let has_solution = solution.is_some();
     let feed = async {
         let Some(Ready { container, mut session }) = solution else { return Ok(None) };
-        container.begin_tests(&mut session, deadline).await?;
+        session.begin_tests(deadline).await?;
         let mut clean = true;
         while let Some(run) = session.next_test().await? {
             clean &= !run.oom_killed;

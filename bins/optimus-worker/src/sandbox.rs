@@ -2,7 +2,8 @@
 //!
 //! A [`Sandbox`] makes containers of one language's image; a [`Container`] is one
 //! of them, started for one [`Role`] in one job. Everything a role does in it is
-//! one `runner.sh` session ([`Session`], one `docker exec`): the archive of
+//! one `runner.sh` session ([`Session`], started by the container's init on a
+//! request over the stream attached when the container was made): the archive of
 //! sources and inputs goes in, the compile report comes out
 //! ([`Container::open`]), then the tests' or the checker's reports.
 //!
@@ -28,6 +29,7 @@ use std::time::Duration;
 use crate::judge::RunLimits;
 use bollard::Docker;
 use optimus_common::{image, LanguageConfig};
+use optimus_protocol::request::Verb;
 use optimus_protocol::{Caps, CompileStatus, ProtocolError, Report};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +59,10 @@ pub enum SandboxError {
     ImageOutdated { language: String, image: String, why: String },
     #[error("the runner failed: {0}")]
     Runner(String),
+    /// The container's attached stream failed: the engine's doing (or the
+    /// container's death), never the program's, which cannot reach it.
+    #[error("the container's stream failed: {0}")]
+    Stream(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// Every one of the sandbox uids is held by a container on this engine (or
@@ -254,7 +260,8 @@ impl Sandbox {
                     deployment: &self.deployment,
                     memory: create_memory,
                 };
-                Warm { lease: container::create(&self.docker, spec).await?, uses: 0, memory: create_memory }
+                let (lease, channel) = container::create(&self.docker, spec).await?;
+                Warm { lease, channel: Some(channel), uses: 0, memory: create_memory }
             }
         };
         // The job's own limits, before any of its code runs.
@@ -307,10 +314,6 @@ impl Container {
         self.warm.as_mut().expect("held until released")
     }
 
-    fn id(&self) -> &str {
-        &self.warm.as_ref().expect("held until released").lease.id
-    }
-
     /// The limits its runs get.
     pub fn limits(&self) -> RunLimits {
         self.limits
@@ -318,7 +321,7 @@ impl Container {
 
     /// Starts the role's session: sends `sources` (file name, contents; the
     /// language's source file among them) and the test `inputs`, and waits for
-    /// the compile. A job's tests start with [`Container::begin_tests`].
+    /// the compile. A job's tests start with [`Session::begin_tests`].
     pub async fn open(
         &mut self,
         script: Script,
@@ -328,22 +331,24 @@ impl Container {
     ) -> Result<(Session, Compiled), SandboxError> {
         let lang = self.sandbox.language.clone();
         let deadline = Instant::now() + Duration::from_millis(lang.compile_timeout_ms) + STALL_GRACE;
-        let (verb, mut env) = match script {
-            Script::Job { .. } => ("job", self.env.clone()),
-            Script::Checker => ("checker", self.env.clone()),
+        let verb = match script {
+            Script::Job { .. } => Verb::Job,
+            Script::Checker => Verb::Checker,
         };
+        let mut env = self.env.clone();
         if script == (Script::Job { step: true }) {
             env.push("STEP=1".into());
         }
         let caps = Caps::for_output_limit(self.sandbox.output_limit);
-        let mut session = Session::start(&self.sandbox.docker, self.id(), verb, env, caps, deadline).await?;
+        let channel = self.warm().channel.take().ok_or_else(|| SandboxError::Runner("a second session".into()))?;
+        let mut session = Session::start(channel, verb, &env, caps, deadline).await?;
         let archive = archive(sources, inputs, args);
         let mut framed = format!("{}\n", archive.len()).into_bytes();
         framed.extend_from_slice(&archive);
         session.send(&framed).await?;
         let (status, output) = match session.next().await? {
             Some(Report::Compile { status, output, .. }) => (status, output),
-            _ => return Err(session.runner_error("the compile step").await),
+            _ => return Err(session.runner_error("the compile step")),
         };
         let output = String::from_utf8_lossy(&output).into_owned();
         let compiled = match status {
@@ -364,12 +369,6 @@ impl Container {
             warm.memory = run_memory;
         }
         Ok((session, compiled))
-    }
-
-    /// Lets a compiled job's tests start, to be done by `deadline`.
-    pub async fn begin_tests(&self, session: &mut Session, deadline: Instant) -> Result<(), SandboxError> {
-        session.set_deadline(deadline);
-        session.step(true).await
     }
 
     /// Gives the container back once its job is over. `clean`: the job ran to its

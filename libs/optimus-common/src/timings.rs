@@ -21,7 +21,8 @@ pub struct Timings {
     pub claim_us: u64,
     /// Taking a container: a warm one from the pool, or a new one made.
     pub acquire_us: u64,
-    /// Starting the runner in it (one `docker exec`).
+    /// Asking the container's init to start the runner (a request on its
+    /// attached stream; the runner's own start is part of `compile_us`).
     pub exec_us: u64,
     /// Sending the sources and inputs, unpacking them, and compiling (or, for an
     /// interpreted language, the runner's word that there is nothing to compile).

@@ -1,7 +1,9 @@
-//! The report format spoken inside a sandbox: `optimus-launcher` and `runner.sh`
-//! write it on the runner's stdout, the worker reads it from the exec stream.
-//! This crate owns both sides, so they cannot drift apart; `vectors/` holds the
-//! byte-exact examples that the writer and the reader are both tested against.
+//! What the worker and a sandbox container say to each other over the
+//! container's attached stream: the worker's [`request`]s to the container's
+//! init (start a runner session, feed its stdin, end its stdin), and the reports
+//! that `optimus-launcher` and `runner.sh` write back on stdout. This crate owns
+//! both sides of both directions, so they cannot drift apart; `vectors/` holds
+//! the byte-exact examples that the writers and the readers are tested against.
 //!
 //! A report is one header line followed by raw bytes whose lengths the header
 //! gives, so any output (binary, huge, without newlines) passes intact:
@@ -10,7 +12,12 @@
 //! @@optimus compile <ok|error|timeout|oom|none> <exit> <wall_ms> <len>\n<compiler output>
 //! @@optimus test <i> <exit> <wall_us> <cpu_us> <peak_kb> <oom 0|1> <timed_out 0|1> <started_us> <setup_us> <teardown_us> <out_len> <err_len>\n<stdout><stderr>
 //! @@optimus done\n
+//! @@optimus ended <exit>\n
 //! ```
+//!
+//! `done` is the runner's word that the job is over; `ended` is init's, once the
+//! runner process has exited (after its wipe), with its exit status: a container
+//! serves another session only after `ended 0`.
 //!
 //! `exit` is the exit code, or 128+N when signal N ended the process.
 //! `started_us`, `setup_us` and `teardown_us` are the launcher's [`Timing`] of
@@ -21,8 +28,10 @@
 
 use std::fmt;
 
+pub mod request;
+
 /// Bumped whenever the format changes; images carry the version they speak.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The first of the uids (each also a gid) sandboxed programs run as. Every
 /// container has one of them for its whole life, chosen by the worker so that no
@@ -133,9 +142,18 @@ pub fn clock_us() -> u64 {
 /// One report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
-    Compile { status: CompileStatus, exit_code: i32, time_ms: u64, output: Vec<u8> },
+    Compile {
+        status: CompileStatus,
+        exit_code: i32,
+        time_ms: u64,
+        output: Vec<u8>,
+    },
     Test(TestRun),
     Done,
+    /// The runner process exited with this status (128+N for signal N).
+    Ended {
+        exit: i32,
+    },
 }
 
 impl Report {
@@ -155,6 +173,7 @@ impl Report {
                 out.extend_from_slice(&t.stderr);
             }
             Report::Done => out.extend(format!("{MAGIC}done\n").bytes()),
+            Report::Ended { exit } => out.extend(format!("{MAGIC}ended {exit}\n").bytes()),
         }
         out
     }
@@ -205,6 +224,12 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+/// A header line: a whole report, or the start of one with a body to come.
+enum Header {
+    Whole(Report),
+    Body(Pending),
+}
 
 enum Pending {
     Compile { status: CompileStatus, exit_code: i32, time_ms: u64, len: usize },
@@ -264,8 +289,8 @@ impl Parser {
             let line = String::from_utf8_lossy(&self.buf[..nl]).into_owned();
             self.buf.drain(..=nl);
             match self.header(&line)? {
-                Some(pending) => self.pending = Some(pending),
-                None => return Ok(Some(Report::Done)),
+                Header::Body(pending) => self.pending = Some(pending),
+                Header::Whole(report) => return Ok(Some(report)),
             }
         }
         let need = match &self.pending {
@@ -289,25 +314,26 @@ impl Parser {
         }))
     }
 
-    /// Parses a header; `None` for `done`.
-    fn header(&self, line: &str) -> Result<Option<Pending>, ProtocolError> {
+    /// Parses a header.
+    fn header(&self, line: &str) -> Result<Header, ProtocolError> {
         let Some(rest) = line.strip_prefix(MAGIC) else {
             return Err(ProtocolError(format!("unexpected line {line:?}")));
         };
         let mut f = rest.split(' ');
-        let pending = match f.next() {
-            Some("done") => return Ok(None),
+        let header = match f.next() {
+            Some("done") => Header::Whole(Report::Done),
+            Some("ended") => Header::Whole(Report::Ended { exit: num(f.next(), "exit status", line)? }),
             Some("compile") => {
                 let status = f
                     .next()
                     .and_then(CompileStatus::parse)
                     .ok_or_else(|| ProtocolError(format!("bad compile status in {line:?}")))?;
-                Pending::Compile {
+                Header::Body(Pending::Compile {
                     status,
                     exit_code: num(f.next(), "exit code", line)?,
                     time_ms: num(f.next(), "time", line)?,
                     len: capped(num(f.next(), "length", line)?, self.caps.compile, "compile output length", line)?,
-                }
+                })
             }
             Some("test") => {
                 let run = TestRun {
@@ -325,18 +351,18 @@ impl Parser {
                     },
                     ..TestRun::default()
                 };
-                Pending::Test {
+                Header::Body(Pending::Test {
                     run,
                     out_len: capped(num(f.next(), "stdout length", line)?, self.caps.stream, "stdout length", line)?,
                     err_len: capped(num(f.next(), "stderr length", line)?, self.caps.stream, "stderr length", line)?,
-                }
+                })
             }
             _ => return Err(ProtocolError(format!("unknown report {line:?}"))),
         };
         if f.next().is_some() {
             return Err(ProtocolError(format!("extra fields in {line:?}")));
         }
-        Ok(Some(pending))
+        Ok(header)
     }
 }
 

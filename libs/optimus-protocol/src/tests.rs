@@ -66,6 +66,7 @@ fn accepted() -> Vec<(&'static str, Vec<Report>)> {
         // Output that looks like a header is only output.
         ("test-header-lookalike.report", vec![test(2, 0, 10, 5, 64, false, false, "@@optimus done\n\n", "")]),
         ("done.report", vec![Report::Done]),
+        ("ended.report", vec![Report::Ended { exit: 70 }]),
     ]
 }
 

@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         match report {
             Report::Compile { output, .. } => assert!(output.len() <= CAPS.compile),
             Report::Test(t) => assert!(t.stdout.len() <= CAPS.stream && t.stderr.len() <= CAPS.stream),
-            Report::Done => {}
+            Report::Done | Report::Ended { .. } => {}
         }
         let (again, err) = read(std::iter::once(report.encode().as_slice()));
         assert!(err.is_none(), "{report:?} does not read back: {err:?}");

@@ -16,6 +16,7 @@ use optimus_common::LanguageConfig;
 use optimus_protocol::{SANDBOX_UID, SANDBOX_UID_ENV, SANDBOX_USERS};
 use tokio::time::Instant;
 
+use super::session::Channel;
 use super::{SandboxError, STALL_GRACE};
 
 /// The container's init: the launcher, which reaps orphans and ignores stop signals.
@@ -136,22 +137,24 @@ fn pick_uid(taken: &[(u32, String)]) -> Option<u32> {
 }
 
 /// Creates and starts a container whose programs run as a sandbox uid that no
-/// other container on the engine holds; it is removed when the returned lease drops.
+/// other container on the engine holds, attached to its init's stream; it is
+/// removed when the returned lease drops.
 ///
 /// The uid is claimed by the container's label: a worker lists the uids in use,
 /// creates its container with a free one, then lists that uid's holders again.
 /// Of two containers created with the same uid at once, the one whose worker
 /// listed last sees the other, so at least one of them gives its uid up and tries
 /// another; a uid is never held by two started containers.
-pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<Lease, SandboxError> {
+pub(super) async fn create(docker: &Docker, spec: Spec<'_>) -> Result<(Lease, Channel), SandboxError> {
     for _ in 0..UID_ATTEMPTS {
         let Some(uid) = pick_uid(&uids_in_use(docker, None).await?) else {
             return Err(SandboxError::NoUid(SANDBOX_USERS));
         };
         let lease = create_as(docker, &spec, uid).await?;
         if uids_in_use(docker, Some(uid)).await?.iter().all(|(_, id)| *id == lease.id) {
+            let channel = Channel::attach(docker, &lease.id).await?;
             docker.start_container(&lease.id, None::<StartContainerOptions>).await?;
-            return Ok(lease);
+            return Ok((lease, channel));
         }
         lease.remove().await;
     }
@@ -208,7 +211,15 @@ async fn create_as(docker: &Docker, spec: &Spec<'_>, uid: u32) -> Result<Lease, 
     };
     let body = ContainerCreateBody {
         image: Some(lang.image.clone()),
+        // Init serves the worker's sessions on its stdin, which stays open
+        // between attaches; no TTY, so every byte passes as sent.
         cmd: Some(vec![INIT.into(), "init".into()]),
+        open_stdin: Some(true),
+        stdin_once: Some(false),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
         user: Some("0:0".into()),
         working_dir: Some("/".into()),
         env: Some(vec!["LANG=C.UTF-8".into(), format!("{SANDBOX_UID_ENV}={uid}")]),

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::container::{self, Lease};
-use super::session::Session;
+use super::session::{Channel, Session};
 use super::{Sandbox, SandboxError, STALL_GRACE};
 
 /// How long a pool keeps all its containers waiting after the last job.
@@ -60,6 +60,8 @@ impl PoolConfig {
 /// A started container, as the pool hands it out or takes it back.
 pub(super) struct Warm {
     pub lease: Lease,
+    /// Its init's stream; a session holds it while it runs.
+    pub channel: Option<Channel>,
     /// Jobs it has served.
     pub uses: u32,
     /// Its memory limit now.
@@ -186,10 +188,17 @@ impl Pool {
             let under_way = {
                 let mut state = self.state();
                 state.last_acquire = Some(Instant::now());
-                if let Some(warm) = state.idle.pop_front() {
+                if let Some(mut warm) = state.idle.pop_front() {
                     drop(state);
                     self.inner.wake.notify_one();
-                    return Ok(warm);
+                    // A stream the engine let go of (its connection was cut)
+                    // cannot serve a job: that container goes, the next is tried.
+                    if warm.channel.as_mut().is_some_and(|c| c.is_open()) {
+                        return Ok(warm);
+                    }
+                    tracing::warn!(container = %warm.lease.id, "a waiting pooled container's stream is closed; replacing it");
+                    self.discard(warm, None);
+                    continue;
                 }
                 if first {
                     first = false;
@@ -230,9 +239,9 @@ impl Pool {
             deployment: &inner.deployment,
             memory: inner.memory,
         };
-        let lease = container::create(&inner.docker, spec).await?;
+        let (lease, channel) = container::create(&inner.docker, spec).await?;
         self.state().known.insert(lease.id.clone(), Instant::now());
-        Ok(Warm { lease, uses: 0, memory: inner.memory })
+        Ok(Warm { lease, channel: Some(channel), uses: 0, memory: inner.memory })
     }
 
     /// Removes a container in the background; close() waits for it.
@@ -264,10 +273,14 @@ impl Pool {
         let pool = self.clone();
         tokio::spawn(async move {
             // The job's runner ends with the verified wipe (runner.sh reset) and
-            // exits 0 only if it held; one that does not end promptly is an anomaly.
+            // exits 0 only if it held (init says `ended 0`); one that does not
+            // end promptly is an anomaly.
             let ended = tokio::time::timeout(RUNNER_END, session.finish("the job's runner and its wipe")).await;
             let reset = match ended {
-                Ok(Ok(())) => pool.reset(&mut warm).await,
+                Ok(Ok(channel)) => {
+                    warm.channel = Some(channel);
+                    pool.reset(&mut warm).await
+                }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(SandboxError::Stalled(RUNNER_END)),
             };

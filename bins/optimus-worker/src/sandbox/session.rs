@@ -1,36 +1,71 @@
-//! One `runner.sh` process in a container (one `docker exec`): the job's archive
-//! and requests go in on its stdin, reports come out on its stdout and are read
-//! with the capped reader of `optimus_protocol`, so nothing the sandbox writes can
-//! make the worker hold more than the caps.
+//! A container's attached stream (a [`Channel`], open for the container's
+//! life) and one `runner.sh` session on it: the worker asks the container's init
+//! to start the runner (`optimus_protocol::request`), sends the job's archive and
+//! requests as data frames for the runner's stdin, and reads the reports on
+//! stdout with the capped reader of `optimus_protocol`, so nothing the sandbox
+//! writes can make the worker hold more than the caps. Init's `ended` report
+//! closes each session; a container serves the next only after `ended 0`.
 
 use std::pin::Pin;
 
 use bollard::container::LogOutput;
-use bollard::exec::StartExecResults;
-use bollard::models::ExecConfig;
+use bollard::query_parameters::AttachContainerOptionsBuilder;
 use bollard::Docker;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use optimus_common::TestTimings;
+use optimus_protocol::request::{self, Verb};
 use optimus_protocol::{clock_us, Caps, Parser, Report, TestRun};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::{SandboxError, STALL_GRACE};
 
-const RUNNER: &str = "/opt/optimus/runner.sh";
 /// What the runner itself says on stderr is kept up to this, for the log.
 const DIAGNOSTICS_CAP: usize = 64 * 1024;
 
+type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// A container's attached stdin and stdout/stderr: its init's, which serves one
+/// runner session at a time on them.
+pub struct Channel {
+    output: Output,
+    input: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+impl Channel {
+    /// Attaches to a container made with an open stdin (before it starts, so
+    /// that nothing it says is missed).
+    pub(super) async fn attach(docker: &Docker, container: &str) -> Result<Self, SandboxError> {
+        let options = AttachContainerOptionsBuilder::new().stdin(true).stdout(true).stderr(true).stream(true).build();
+        let attached = docker.attach_container(container, Some(options)).await?;
+        Ok(Channel { output: attached.output, input: attached.input })
+    }
+
+    /// Whether the stream is still open, as far as what has arrived shows (a
+    /// connection to the engine that was cut ends it). Anything init said
+    /// between sessions is dropped.
+    pub(super) fn is_open(&mut self) -> bool {
+        loop {
+            match self.output.next().now_or_never() {
+                None => return true,
+                Some(Some(Ok(_))) => {}
+                Some(None | Some(Err(_))) => return false,
+            }
+        }
+    }
+}
+
 pub struct Session {
-    docker: Docker,
-    exec_id: String,
-    output: Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
-    input: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    channel: Channel,
+    /// The runner's stdin has been ended.
+    eof_sent: bool,
+    /// The runner's exit status, once init said it ended.
+    exit: Option<i32>,
     parser: Parser,
     diagnostics: Vec<u8>,
     /// Past it, the runner is stuck: everything it runs has limits well inside it.
     deadline: Instant,
-    /// How long the exec took to start, in µs.
+    /// How long asking init for the runner took, in µs.
     exec_us: u64,
     /// When the runner could last go on ([`clock_us`]): the worker's last word
     /// to it, or the end of its last report, whichever came later.
@@ -40,46 +75,35 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts `runner.sh <verb>` as the container's root (which holds only the
-    /// capabilities to become the sandbox user and to kill).
+    /// Starts `runner.sh <verb>` on `channel`, as the container's root (which
+    /// holds only the capabilities to become the sandbox user and to kill), with
+    /// `env` added to the container's environment.
     pub(super) async fn start(
-        docker: &Docker,
-        container: &str,
-        verb: &str,
-        env: Vec<String>,
+        channel: Channel,
+        verb: Verb,
+        env: &[String],
         caps: Caps,
         deadline: Instant,
     ) -> Result<Self, SandboxError> {
         let began = Instant::now();
-        let config = ExecConfig {
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            env: Some(env),
-            cmd: Some(vec!["/bin/bash".into(), RUNNER.into(), verb.into()]),
-            user: Some("0:0".into()),
-            working_dir: Some("/".into()),
-            ..Default::default()
-        };
-        let exec = docker.create_exec(container, config).await?;
-        let StartExecResults::Attached { output, input } = docker.start_exec(&exec.id, None).await? else {
-            return Err(SandboxError::Runner("exec started detached".into()));
-        };
-        Ok(Session {
-            docker: docker.clone(),
-            exec_id: exec.id,
-            output,
-            input: Some(input),
+        let mut session = Session {
+            channel,
+            eof_sent: false,
+            exit: None,
             parser: Parser::new(caps),
             diagnostics: Vec::new(),
             deadline,
-            exec_us: began.elapsed().as_micros() as u64,
-            ready_us: clock_us(),
+            exec_us: 0,
+            ready_us: 0,
             timings: TestTimings::default(),
-        })
+        };
+        session.write(&request::start(verb, env)).await?;
+        session.exec_us = began.elapsed().as_micros() as u64;
+        session.ready_us = clock_us();
+        Ok(session)
     }
 
-    /// How long the runner's exec took to start, in µs.
+    /// How long asking for the runner took, in µs.
     pub fn exec_us(&self) -> u64 {
         self.exec_us
     }
@@ -94,17 +118,35 @@ impl Session {
         self.deadline = deadline;
     }
 
-    /// The next report; `None` once the runner's output has ended.
+    /// Lets a compiled job's tests start, to be done by `deadline`.
+    pub async fn begin_tests(&mut self, deadline: Instant) -> Result<(), SandboxError> {
+        self.set_deadline(deadline);
+        self.step(true).await
+    }
+
+    /// The next report; `None` once the runner has ended (init said so).
     pub async fn next(&mut self) -> Result<Option<Report>, SandboxError> {
+        if self.exit.is_some() {
+            return Ok(None);
+        }
         loop {
-            if let Some(report) = self.parser.next_report()? {
-                return Ok(Some(report));
+            match self.parser.next_report()? {
+                Some(Report::Ended { exit }) => {
+                    self.exit = Some(exit);
+                    return Ok(None);
+                }
+                Some(report) => return Ok(Some(report)),
+                None => {}
             }
-            let chunk = tokio::time::timeout_at(self.deadline, self.output.next())
+            let chunk = tokio::time::timeout_at(self.deadline, self.channel.output.next())
                 .await
                 .map_err(|_| SandboxError::Stalled(STALL_GRACE))?;
             match chunk {
-                None => return Ok(None),
+                None => {
+                    return Err(SandboxError::Stream(
+                        "it ended (the container's init is gone, or the engine let go)".into(),
+                    ))
+                }
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(LogOutput::StdOut { message })) => self.parser.feed(&message),
                 Some(Ok(LogOutput::StdErr { message })) => {
@@ -126,7 +168,8 @@ impl Session {
             }
             Some(Report::Done) => Ok(None),
             Some(Report::Compile { .. }) => Err(SandboxError::Runner("a second compile report".into())),
-            None => Err(self.runner_error("the test run").await),
+            // `next` takes init's `ended` report itself.
+            Some(Report::Ended { .. }) | None => Err(self.runner_error("the test run")),
         }
     }
 
@@ -148,8 +191,20 @@ impl Session {
         self.ready_us = self.ready_us.max(reported_us);
     }
 
+    /// Writes `bytes` to the runner's stdin.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), SandboxError> {
-        let input = self.input.as_mut().ok_or_else(|| SandboxError::Runner("input already closed".into()))?;
+        if self.eof_sent {
+            return Err(SandboxError::Runner("input already closed".into()));
+        }
+        self.write(request::data_header(bytes.len()).as_bytes()).await?;
+        self.write(bytes).await?;
+        self.ready_us = clock_us();
+        Ok(())
+    }
+
+    /// Writes a request to init.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SandboxError> {
+        let input = &mut self.channel.input;
         let write = async {
             input.write_all(bytes).await?;
             input.flush().await
@@ -157,15 +212,16 @@ impl Session {
         tokio::time::timeout_at(self.deadline, write)
             .await
             .map_err(|_| SandboxError::Stalled(STALL_GRACE))?
-            .map_err(|e| SandboxError::Runner(format!("cannot write to the runner: {e}")))?;
-        self.ready_us = clock_us();
-        Ok(())
+            .map_err(|e| SandboxError::Stream(format!("cannot write to it: {e}")))
     }
 
-    pub async fn close_input(&mut self) {
-        if let Some(mut input) = self.input.take() {
-            let _ = input.shutdown().await;
+    /// Ends the runner's stdin.
+    pub async fn close_input(&mut self) -> Result<(), SandboxError> {
+        if !self.eof_sent {
+            self.eof_sent = true;
+            self.write(request::EOF).await?;
         }
+        Ok(())
     }
 
     /// Tells a waiting runner to run the next test (`go_on`), or to stop.
@@ -173,8 +229,7 @@ impl Session {
         if go_on {
             self.send(b"next\n").await
         } else {
-            self.close_input().await;
-            Ok(())
+            self.close_input().await
         }
     }
 
@@ -187,29 +242,24 @@ impl Session {
         match self.next_test().await? {
             Some(run) if run.index == index => Ok(run),
             Some(run) => Err(SandboxError::Runner(format!("checker answered for test {}, not {index}", run.index))),
-            None => Err(self.runner_error("check").await),
+            None => Err(self.runner_error("check")),
         }
     }
 
-    /// Waits for the runner to end and says whether it ended well (`reset`).
-    pub async fn finish(mut self, what: &str) -> Result<(), SandboxError> {
-        self.close_input().await;
+    /// Waits for the runner to end; if it ended well (its wipe held), the
+    /// channel, ready for the container's next session.
+    pub async fn finish(mut self, what: &str) -> Result<Channel, SandboxError> {
+        self.close_input().await?;
         while self.next().await?.is_some() {}
-        let exit = self.docker.inspect_exec(&self.exec_id).await?.exit_code;
-        match exit {
-            Some(0) => Ok(()),
-            exit => Err(self.failure(what, exit)),
+        match self.exit {
+            Some(0) => Ok(self.channel),
+            _ => Err(self.runner_error(what)),
         }
     }
 
     /// The runner failed by itself: what it said, for the log.
-    pub async fn runner_error(&mut self, what: &str) -> SandboxError {
-        let exit = self.docker.inspect_exec(&self.exec_id).await.ok().and_then(|i| i.exit_code);
-        self.failure(what, exit)
-    }
-
-    fn failure(&self, what: &str, exit: Option<i64>) -> SandboxError {
+    pub fn runner_error(&self, what: &str) -> SandboxError {
         let said = String::from_utf8_lossy(&self.diagnostics).trim().to_string();
-        SandboxError::Runner(format!("{what} ended early (exit {exit:?}): {said}"))
+        SandboxError::Runner(format!("{what} ended early (exit {:?}): {said}", self.exit))
     }
 }

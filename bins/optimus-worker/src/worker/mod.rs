@@ -371,7 +371,7 @@ impl Worker {
                 }
                 return;
             }
-            Err(e @ (SandboxError::Docker(_) | SandboxError::ImageMissing { .. }))
+            Err(e @ (SandboxError::Docker(_) | SandboxError::Stream(_) | SandboxError::ImageMissing { .. }))
                 if !self.sandbox.engine_answers().await =>
             {
                 // The platform failed, not the job: it goes back without using an
