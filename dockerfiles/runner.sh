@@ -140,13 +140,18 @@ compile() {
   return 1
 }
 
-# test INDEX STDIN [ARG...]: one run of the program (or the checker, with ARGs).
+# The options of every test run (the program's or the checker's).
+test_options() {
+  options=(--cwd "$PROG" --time-limit-ms "$TIME_LIMIT_MS" --wall-ms "$WALL_LIMIT_MS"
+    --output-limit "$OUTPUT_LIMIT" --stack-mb "$MEMORY_LIMIT_MB")
+}
+
+# test INDEX STDIN [ARG...]: one run of the checker, with ARGs.
 test_run() {
-  local index=$1 input=$2
+  local index=$1 input=$2 options
   shift 2
-  "$L" run --report "test:$index" --stdin "$input" --cwd "$PROG" \
-    --time-limit-ms "$TIME_LIMIT_MS" --wall-ms "$WALL_LIMIT_MS" \
-    --output-limit "$OUTPUT_LIMIT" --stack-mb "$MEMORY_LIMIT_MB" -- "${run[@]}" "$@" ||
+  test_options
+  "$L" run --report "test:$index" --stdin "$input" "${options[@]}" -- "${run[@]}" "$@" ||
     die "the launcher failed on test $index"
 }
 
@@ -158,19 +163,19 @@ finish() {
 }
 
 job() {
-  local i cmd
-  local -a args=()
+  local cmd options
+  local -a args=() step=()
   unpack
   # The program's arguments, each ended by a NUL (never through a shell).
   if [ -f "$JUDGE/job/args" ]; then mapfile -d '' -t args <"$JUDGE/job/args"; fi
   compile || { finish; return; }
   read -r cmd && [ "$cmd" = next ] || { finish; return; }
-  for ((i = 0; i < TEST_COUNT; i++)); do
-    test_run "$i" "$JUDGE/job/tests/$i.in" "${args[@]}"
-    if [ "${STEP:-0}" = 1 ] && [ $((i + 1)) -lt "$TEST_COUNT" ]; then
-      read -r cmd && [ "$cmd" = next ] || break
-    fi
-  done
+  # One launcher runs every test in turn (test i reads tests/<i>.in); with
+  # STEP it reads "next" from this stdin before each test after the first.
+  if [ "${STEP:-0}" = 1 ]; then step=(--step); fi
+  test_options
+  "$L" tests --count "$TEST_COUNT" --inputs "$JUDGE/job/tests" "${step[@]}" "${options[@]}" \
+    -- "${run[@]}" "${args[@]}" || die "the launcher failed on the tests"
   finish
 }
 

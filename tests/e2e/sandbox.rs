@@ -288,6 +288,22 @@ except PermissionError:
     stack.stop().await;
 }
 
+/// One launcher runs all of a job's tests: each test's memory is its own peak,
+/// never an earlier test's.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_test_reports_its_own_peak_memory() {
+    let mut stack = stack(&["python"]).await;
+    let source = "n = int(input())\nblock = bytearray(b'\\x01') * (n << 20)\nprint('held')";
+    let tests = json!([{ "input": "120", "expected_output": "held" }, { "input": "0", "expected_output": "held" }]);
+    let done = stack.run(&python(source, tests, 5000, 256)).await;
+    let result = expect(&done, "accepted");
+    let (big, small) =
+        (test_field(&result, 0, "memory_kb").as_u64().unwrap(), test_field(&result, 1, "memory_kb").as_u64().unwrap());
+    assert!(big > 120 * 1024, "test 0 held 120 MiB: {big} kB: {}", summary(&done));
+    assert!(small < 60 * 1024, "test 1 held nothing, yet reports {small} kB: {}", summary(&done));
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_is_the_peak_of_the_whole_process_tree() {
     let mut stack = stack(&["python"]).await;

@@ -1,7 +1,8 @@
 //! `optimus-launcher`: the one program in a language image that starts what the
 //! sandbox runs. As the container's init it starts `runner.sh` once per job and
 //! role; the runner (which knows each language's commands) calls it once per
-//! compile, test or checker run; it runs as the container's root with only
+//! compile, once for all of a job's tests (`tests`, which forks itself per test)
+//! and once per checker run; it runs as the container's root with only
 //! the capabilities to change user and to kill, and it:
 //!
 //! - kills whatever an earlier run left and empties the sandbox user's writable
@@ -64,7 +65,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 const USAGE: &str = "usage: optimus-launcher init | wipe | done | compile-none | protocol
        optimus-launcher run --report test:<i>|compile --stdin FILE --cwd DIR [--seed DIR]
                         --time-limit-ms N --wall-ms N --output-limit BYTES [--fsize BYTES]
-                        [--stack-mb N] [--merge] -- COMMAND [ARG...]";
+                        [--stack-mb N] [--merge] -- COMMAND [ARG...]
+       optimus-launcher tests --count N --inputs DIR [--step] --cwd DIR ... -- COMMAND [ARG...]
+                        (run's options but --report and --stdin: test i reads DIR/<i>.in)";
 
 /// What `run` reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,7 +76,7 @@ enum Kind {
     Compile,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct RunArgs {
     kind: Kind,
     stdin: PathBuf,
@@ -148,11 +151,105 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
     })
 }
 
+/// `tests`: every test of a job, one after another, from one launcher.
+#[derive(Debug)]
+struct TestsArgs {
+    count: usize,
+    inputs: PathBuf,
+    /// Wait for a line `next` on stdin before each test after the first.
+    step: bool,
+    /// The runs' options; each test gets its own report index and input.
+    run: RunArgs,
+}
+
+fn parse_tests(args: &[String]) -> Result<TestsArgs, String> {
+    let (mut count, mut inputs, mut step) = (None, None, false);
+    let mut rest = args;
+    loop {
+        match rest {
+            [flag, n, more @ ..] if flag == "--count" => {
+                count = Some(n.parse().map_err(|_| "--count needs a whole number")?);
+                rest = more;
+            }
+            [flag, dir, more @ ..] if flag == "--inputs" => {
+                inputs = Some(PathBuf::from(dir));
+                rest = more;
+            }
+            [flag, more @ ..] if flag == "--step" => {
+                step = true;
+                rest = more;
+            }
+            _ => break,
+        }
+    }
+    if rest.iter().take_while(|a| *a != "--").any(|a| a == "--report" || a == "--stdin") {
+        return Err("tests sets each test's --report and --stdin itself".into());
+    }
+    // Each test's own report and input replace these.
+    let placeholders = ["--report", "test:0", "--stdin", "/dev/null"].map(String::from);
+    let run = parse_run(&placeholders.iter().chain(rest).cloned().collect::<Vec<_>>())?;
+    Ok(TestsArgs {
+        count: count.ok_or("--count is required")?,
+        inputs: inputs.ok_or("--inputs is required")?,
+        step,
+        run,
+    })
+}
+
+/// Runs every test in turn, each in a forked copy of this process (so that each
+/// run's accounting of its reaped children, its peak memory among them, starts
+/// from nothing), which is far cheaper than a runner starting a launcher per test.
+fn tests(t: &TestsArgs) -> Result<(), String> {
+    for index in 0..t.count {
+        if index > 0 && t.step && !next_requested().map_err(|e| format!("cannot read the step: {e}"))? {
+            break;
+        }
+        let args = RunArgs { kind: Kind::Test(index), stdin: t.inputs.join(format!("{index}.in")), ..t.run.clone() };
+        let pid = match sys::fork().map_err(|e| e.to_string())? {
+            sys::Forked::Child => {
+                let code = match run(&args) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("optimus-launcher: test {index}: {e}");
+                        i32::from(FAILED)
+                    }
+                };
+                sys::exit_now(code)
+            }
+            sys::Forked::Parent(pid) => pid,
+        };
+        match sys::wait_pid(pid, false).map_err(|e| e.to_string())? {
+            Some(sys::Exit { status: 0 }) => {}
+            _ => return Err(format!("the launcher failed on test {index}")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one line from stdin, a byte at a time (nothing past it is taken from
+/// the runner's stream): whether it was `next`. The end of stdin is a stop.
+fn next_requested() -> std::io::Result<bool> {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    loop {
+        if sys::read(0, &mut byte)? == 0 {
+            return Ok(false);
+        }
+        if byte[0] == b'\n' {
+            return Ok(line == b"next");
+        }
+        if line.len() < 16 {
+            line.push(byte[0]);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("init") => serve::init(),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a).map_err(|e| e.to_string())),
+        Some("tests") => parse_tests(&args[1..]).and_then(|t| tests(&t)),
         Some("wipe") => sandbox_user().and_then(prepare_scratch).map_err(|e| e.to_string()),
         Some("done") => emit(&Report::Done.encode()),
         Some("compile-none") => emit(
@@ -421,5 +518,30 @@ mod tests {
         .is_err());
         assert!(parse_run(&args("--report compile --stdin a --cwd b --wall-ms 1 --output-limit 1 -- x")).is_err());
         assert!(parse_run(&args("--bogus")).is_err());
+    }
+
+    #[test]
+    fn tests_arguments_give_each_test_its_own_report_and_input() {
+        let t = parse_tests(&args(
+            "--count 3 --inputs /judge/job/tests --step --cwd /box/prog --time-limit-ms 1000 --wall-ms 3000 --output-limit 16 -- ./main --report x",
+        ))
+        .unwrap();
+        assert_eq!((t.count, t.step), (3, true));
+        assert_eq!(t.inputs, PathBuf::from("/judge/job/tests"));
+        assert_eq!(t.run.command.len(), 3, "what follows -- is the program's, --report included");
+        assert!(
+            !parse_tests(&args("--count 1 --inputs d --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x"))
+                .unwrap()
+                .step
+        );
+        for bad in [
+            "--inputs d --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x",
+            "--count 1 --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x",
+            "--count x --inputs d --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x",
+            "--count 1 --inputs d --report test:1 --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x",
+            "--count 1 --inputs d --stdin f --cwd b --time-limit-ms 1 --wall-ms 1 --output-limit 1 -- x",
+        ] {
+            assert!(parse_tests(&args(bad)).is_err(), "{bad}");
+        }
     }
 }
