@@ -287,6 +287,32 @@ async fn a_pooled_container_serves_its_jobs_over_its_stream_without_an_exec() {
     stack.stop().await;
 }
 
+/// On an engine that serves image files from a user-space daemon, a sandbox's
+/// `/usr` is a read-only mount of a whole copy of the image's own (the kernel
+/// serves it); elsewhere it is the image's, as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn usr_comes_from_a_read_only_copy_on_a_fuse_engine() {
+    let fuse = docker().await.info().await.unwrap().driver.as_deref() == Some(optimus_common::image::FUSE_STORAGE);
+    let mut stack = stack(&["python"]).await;
+    let look = r#"
+import os
+mounts = [l.split() for l in open('/proc/self/mounts')]
+usr = [m for m in mounts if m[1] == '/usr']
+print(usr[0][3].split(',')[0] if usr else 'image')
+print(os.path.exists('/usr/.optimus-usr-complete'), os.path.exists('/usr/lib/python3/dist-packages') or os.path.exists('/usr/lib/python3.11/os.py'))
+try:
+    open('/usr/planted', 'w')
+    print('written')
+except OSError as e:
+    print(e.errno == 30 or e.errno == 13)
+"#;
+    let done = expect(&stack.run(&job("python", look, json!([{ "input": "" }]))).await, "accepted");
+    let out = done["test_results"][0]["stdout"].as_str().unwrap().to_string();
+    let want = if fuse { "ro\nTrue True\nTrue\n" } else { "image\nFalse True\nTrue\n" };
+    assert_eq!(out, want, "fuse-overlayfs engine: {fuse}");
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_reuse_every_job_gets_a_fresh_container() {
     let mut stack = one_container_stack(false).await;

@@ -307,7 +307,9 @@ fn finished_csv(path: &Path, jobs: &[Finished]) -> anyhow::Result<()> {
 
 /// A bare run of the language's program in its own image: compiled once, then
 /// run `n` times from a shell loop on one test's input, in a container with the
-/// sandbox's CPU share. Returns the mean wall time of one run.
+/// sandbox's CPU share and, where the workers mount one, the same `/usr` volume
+/// (`optimus_common::image::usr_volume`), so that both read the runtime from the
+/// same storage. Returns the mean wall time of one run.
 async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
     use bollard::exec::{CreateExecOptions, StartExecResults};
     use bollard::models::{ContainerCreateBody, HostConfig};
@@ -316,8 +318,21 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
 
     let p = programs::program(language)?;
     let docker = bollard::Docker::connect_with_defaults()?.negotiate_version().await?;
+    let image = format!("optimus-{language}:latest");
+    let image_id = docker.inspect_image(&image).await?.id.unwrap_or_default();
+    let volume = optimus_common::image::usr_volume(&image_id);
+    let usr = docker.inspect_volume(&volume).await.is_ok().then(|| {
+        vec![bollard::models::Mount {
+            target: Some("/usr".into()),
+            source: Some(volume),
+            typ: Some(bollard::models::MountTypeEnum::VOLUME),
+            read_only: Some(true),
+            volume_options: Some(bollard::models::MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+            ..Default::default()
+        }]
+    });
     let body = ContainerCreateBody {
-        image: Some(format!("optimus-{language}:latest")),
+        image: Some(image),
         cmd: Some(vec!["sleep".into(), "3600".into()]),
         // Root, in /box/prog: the directory the sandbox runs tests in (Java's
         // class-data archive is valid for that class path only).
@@ -328,6 +343,7 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
             network_mode: Some("none".into()),
             nano_cpus: Some(1_000_000_000),
             memory: Some(1 << 30),
+            mounts: usr,
             ..Default::default()
         }),
         ..Default::default()

@@ -117,6 +117,9 @@ pub struct Sandbox {
     output_limit: usize,
     /// Warm containers of this language, when the worker keeps them.
     pool: Option<Pool>,
+    /// The volume this language's containers mount as `/usr`, on an engine that
+    /// serves image files from a user-space daemon ([`image::FUSE_STORAGE`]).
+    usr_volume: Option<String>,
 }
 
 /// Memory limits are set in steps of this, so that jobs with the language's
@@ -140,8 +143,16 @@ impl Sandbox {
             None => Docker::connect_with_defaults()?,
         };
         let docker = docker.negotiate_version().await?;
-        let sandbox = Sandbox { docker, language, worker_id, deployment, output_limit, pool: None };
-        sandbox.check_image().await?;
+        let mut sandbox =
+            Sandbox { docker, language, worker_id, deployment, output_limit, pool: None, usr_volume: None };
+        let image_id = sandbox.check_image().await?;
+        if sandbox.docker.info().await?.driver.as_deref() == Some(image::FUSE_STORAGE) {
+            let (image, volume) = (&sandbox.language.image, image::usr_volume(&image_id));
+            match container::fill_usr_volume(&sandbox.docker, image, &volume).await {
+                Ok(()) => sandbox.usr_volume = Some(volume),
+                Err(e) => tracing::warn!(error = %e, "no /usr volume; the image's /usr is used as it is"),
+            }
+        }
         Ok(sandbox)
     }
 
@@ -189,8 +200,9 @@ impl Sandbox {
         if language.name == self.language.name {
             return Ok(self.clone());
         }
-        // Another language's containers are made fresh: the pool is this language's.
-        let sandbox = Sandbox { language: language.clone(), pool: None, ..self.clone() };
+        // Another language's containers are made fresh: the pool (and the /usr
+        // volume) are this language's.
+        let sandbox = Sandbox { language: language.clone(), pool: None, usr_volume: None, ..self.clone() };
         sandbox.check_image().await?;
         Ok(sandbox)
     }
@@ -199,7 +211,8 @@ impl Sandbox {
         &self.language
     }
 
-    async fn check_image(&self) -> Result<(), SandboxError> {
+    /// Checks the image; its id.
+    async fn check_image(&self) -> Result<String, SandboxError> {
         let lang = &self.language;
         let found = match self.docker.inspect_image(&lang.image).await {
             Ok(found) => found,
@@ -211,7 +224,7 @@ impl Sandbox {
         let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
         let label = |key: &str| labels.get(key).map(String::as_str);
         match image::mismatch(label(image::LABEL_RUNNER), label(image::LABEL_PROTOCOL)) {
-            None => Ok(()),
+            None => Ok(found.id.unwrap_or_default()),
             Some(why) => {
                 Err(SandboxError::ImageOutdated { language: lang.name.clone(), image: lang.image.clone(), why })
             }
@@ -259,6 +272,7 @@ impl Sandbox {
                     worker: &self.worker_id,
                     deployment: &self.deployment,
                     memory: create_memory,
+                    usr_volume: self.usr_volume.as_deref(),
                 };
                 let (lease, channel) = container::create(&self.docker, spec).await?;
                 Warm { lease, channel: Some(channel), uses: 0, memory: create_memory }

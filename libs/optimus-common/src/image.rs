@@ -27,6 +27,22 @@ pub const RUNNER_SH: &[u8] = include_bytes!("../../../dockerfiles/runner.sh");
 /// repository root; the image build copies it from there.
 pub const LAUNCHER_PATH: &str = "dockerfiles/launcher/optimus-launcher";
 
+/// The engine storage driver whose image files are served by a user-space
+/// daemon: every open, stat and (for any user but the files' owner, root) ACL
+/// check of an image file is a round trip to it. On such an engine a sandbox
+/// container's `/usr` is mounted, read-only, from a volume holding a copy of
+/// the image's own `/usr` ([`usr_volume`]), which the kernel serves.
+pub const FUSE_STORAGE: &str = "fuse-overlayfs";
+/// Label on a `/usr` volume: the image (by name) it was filled from.
+pub const LABEL_USR_OF: &str = "optimus.usr-of";
+
+/// The name of the `/usr` volume of the image with this id (`sha256:<hex>`):
+/// a rebuilt image gets a new one.
+pub fn usr_volume(image_id: &str) -> String {
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("optimus-usr-{}", &hex[..hex.len().min(16)])
+}
+
 /// The value of [`LABEL_RUNNER`] for a runner's bytes.
 pub fn runner_fingerprint(runner: &[u8]) -> String {
     crate::fingerprint(&[runner])

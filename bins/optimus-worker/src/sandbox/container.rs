@@ -6,13 +6,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::models::{
+    ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigLogConfig, Mount, MountTypeEnum,
+    MountVolumeOptions, ResourcesUlimits,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
-    RemoveContainerOptionsBuilder, StartContainerOptions,
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptions, RemoveContainerOptionsBuilder, RemoveVolumeOptions, StartContainerOptions,
 };
 use bollard::Docker;
-use optimus_common::LanguageConfig;
+use optimus_common::{image, LanguageConfig};
 use optimus_protocol::{SANDBOX_UID, SANDBOX_UID_ENV, SANDBOX_USERS};
 use tokio::time::Instant;
 
@@ -55,6 +58,9 @@ pub(super) struct Spec<'a> {
     pub deployment: &'a str,
     /// Memory (and memory+swap) limit, bytes.
     pub memory: i64,
+    /// The volume whose copy of the image's `/usr` is mounted, read-only, as
+    /// `/usr` (see `image::FUSE_STORAGE`).
+    pub usr_volume: Option<&'a str>,
 }
 
 /// A started container that is force-removed when dropped, whatever happened.
@@ -207,6 +213,7 @@ async fn create_as(docker: &Docker, spec: &Spec<'_>, uid: u32) -> Result<Lease, 
         sysctls: Some(sysctls),
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         ulimits: Some(vec![ulimit("nofile", 1024), ulimit("core", 0)]),
+        mounts: spec.usr_volume.map(|volume| vec![usr_mount(volume, "/usr", true)]),
         ..Default::default()
     };
     let body = ContainerCreateBody {
@@ -239,6 +246,122 @@ async fn create_as(docker: &Docker, spec: &Spec<'_>, uid: u32) -> Result<Lease, 
         other => other?,
     };
     Ok(Lease { docker: docker.clone(), id: created.id })
+}
+
+/// `volume` at `target`; the engine never copies anything into it by itself.
+fn usr_mount(volume: &str, target: &str, read_only: bool) -> Mount {
+    Mount {
+        target: Some(target.into()),
+        source: Some(volume.into()),
+        typ: Some(MountTypeEnum::VOLUME),
+        read_only: Some(read_only),
+        volume_options: Some(MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// How a `/usr` volume is filled, by a container of the image with the volume
+/// at /fill: by one filler at a time (`mkdir` of the lock is atomic), which
+/// first clears what a filler that died left, copies, and only then marks the
+/// volume whole; another filler meanwhile waits for the mark. A lock older than
+/// ten minutes is a dead filler's, and is broken. Containers mount the volume
+/// only once their worker's filler ended 0, with the mark there.
+const FILL_USR: &str = r#"done=/fill/.optimus-usr-complete
+for i in $(seq 900); do
+  [ -e "$done" ] && exit 0
+  if mkdir /fill/.optimus-usr-lock 2>/dev/null; then
+    find /fill -mindepth 1 -maxdepth 1 ! -name .optimus-usr-lock -exec rm -rf {} +
+    cp -a /usr/. /fill/ && touch "$done"
+    ok=$?
+    rmdir /fill/.optimus-usr-lock
+    exit $ok
+  fi
+  find /fill/.optimus-usr-lock -maxdepth 0 -mmin +10 -exec rmdir {} \; 2>/dev/null
+  sleep 1
+done
+exit 1"#;
+
+/// How long a worker waits for its `/usr` volume at start (a filler waits up
+/// to 15 minutes for another): past it, it goes on without the volume.
+const FILL_FOR: Duration = Duration::from_secs(1000);
+
+/// Makes sure `volume` holds a whole copy of `image`'s `/usr` (a container of
+/// the image copies it, once), and removes the `/usr` volumes of earlier builds
+/// of the image that no container mounts any more.
+///
+/// A second, empty volume (`<volume>-whole`) says that the fill is done, so
+/// that a worker starting beside a filled volume needs no container to know it.
+pub(super) async fn fill_usr_volume(docker: &Docker, image: &str, volume: &str) -> Result<(), SandboxError> {
+    let whole = format!("{volume}-whole");
+    let exists = |name: String| async move { docker.inspect_volume(&name).await.is_ok() };
+    if !(exists(volume.to_string()).await && exists(whole.clone()).await) {
+        fill(docker, image, volume).await?;
+        docker.create_volume(usr_volume_options(&whole, image)).await?;
+    }
+    remove_old_usr_volumes(docker, image, &[volume, &whole]).await;
+    Ok(())
+}
+
+/// Fills `volume` by a container of `image` ([`FILL_USR`]).
+async fn fill(docker: &Docker, image: &str, volume: &str) -> Result<(), SandboxError> {
+    docker.create_volume(usr_volume_options(volume, image)).await?;
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), FILL_USR.into()]),
+        user: Some("0:0".into()),
+        network_disabled: Some(true),
+        labels: Some(HashMap::from([(LABEL_SANDBOX.to_string(), "0".to_string())])),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            mounts: Some(vec![usr_mount(volume, "/fill", false)]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = docker.create_container(None::<bollard::query_parameters::CreateContainerOptions>, body).await?.id;
+    let filled = async {
+        docker.start_container(&id, None::<StartContainerOptions>).await?;
+        let mut wait = docker.wait_container(&id, None::<bollard::query_parameters::WaitContainerOptions>);
+        use futures_util::StreamExt;
+        match wait.next().await {
+            Some(Ok(w)) if w.status_code == 0 => Ok(()),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))
+            | Some(Ok(bollard::models::ContainerWaitResponse { status_code: code, .. })) => {
+                Err(SandboxError::Runner(format!("filling the /usr volume {volume} ended with {code}")))
+            }
+            Some(Err(e)) => Err(e.into()),
+            None => Err(SandboxError::Runner(format!("filling the /usr volume {volume}: no exit status"))),
+        }
+    };
+    let result = tokio::time::timeout(FILL_FOR, filled).await;
+    let _ = docker.remove_container(&id, Some(force_remove())).await;
+    result.map_err(|_| SandboxError::Stalled(FILL_FOR))?
+}
+
+fn usr_volume_options(name: &str, image: &str) -> bollard::models::VolumeCreateOptions {
+    bollard::models::VolumeCreateOptions {
+        name: Some(name.into()),
+        labels: Some(HashMap::from([(image::LABEL_USR_OF.to_string(), image.to_string())])),
+        ..Default::default()
+    }
+}
+
+/// Removes the `/usr` volumes (and their marks) of `image` but `keep`'s: those
+/// of its earlier builds, once no container mounts them.
+async fn remove_old_usr_volumes(docker: &Docker, image: &str, keep: &[&str]) {
+    let filters = HashMap::from([("label", vec![format!("{}={image}", image::LABEL_USR_OF)])]);
+    if let Ok(listed) = docker.list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await {
+        for old in listed.volumes.unwrap_or_default() {
+            if !keep.contains(&old.name.as_str())
+                && old.labels.get(image::LABEL_USR_OF).map(String::as_str) == Some(image)
+            {
+                // In use (409) by a container of the earlier build: it stays for now.
+                if docker.remove_volume(&old.name, None::<RemoveVolumeOptions>).await.is_ok() {
+                    tracing::info!(volume = %old.name, "removed the /usr volume of an earlier build");
+                }
+            }
+        }
+    }
 }
 
 /// Force-removes a container and waits until the engine has let it go.

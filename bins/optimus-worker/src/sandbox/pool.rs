@@ -110,6 +110,7 @@ struct Inner {
     deployment: String,
     /// The memory limit containers are created with and put back to.
     memory: i64,
+    usr_volume: Option<String>,
     config: PoolConfig,
     state: Mutex<State>,
     /// Wakes the refill task.
@@ -136,6 +137,7 @@ impl Pool {
             worker: sandbox.worker_id.clone(),
             deployment: sandbox.deployment.clone(),
             memory,
+            usr_volume: sandbox.usr_volume.clone(),
             config,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -238,6 +240,7 @@ impl Pool {
             worker: &inner.worker,
             deployment: &inner.deployment,
             memory: inner.memory,
+            usr_volume: inner.usr_volume.as_deref(),
         };
         let (lease, channel) = container::create(&inner.docker, spec).await?;
         self.state().known.insert(lease.id.clone(), Instant::now());
