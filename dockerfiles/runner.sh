@@ -46,6 +46,11 @@
 #   COMPILE_TIME_LIMIT_MS, OUTPUT_LIMIT (bytes kept per stream), MEMORY_LIMIT_MB
 #   TEST_COUNT                       how many tests the job has
 #   STEP                             1: wait for "next" between tests
+#   PREBUILT                         1: box/prog already holds what the compile
+#                                    built (the worker's compile cache); no compile
+#   ARTIFACT_MAX                     bytes: after a compile that worked, report
+#                                    box/prog as a tar of at most this length, for
+#                                    the worker's compile cache
 set -u
 
 L=/opt/optimus/launcher
@@ -121,7 +126,7 @@ unpack() {
 # built beside the sources, where the program can read but not change it.
 compile() {
   recipe
-  if [ ${#compile[@]} -eq 0 ]; then
+  if [ ${#compile[@]} -eq 0 ] || [ "${PREBUILT:-0}" = 1 ]; then
     "$L" compile-none
     return 0
   fi
@@ -137,6 +142,13 @@ compile() {
     "@@optimus compile ok "*)
       cp -R --preserve=mode "$BUILD/." "$PROG/" || die "cannot keep what the compile built"
       chmod -R a+rX,go-w "$PROG" || die "cannot open the build to the sandbox user"
+      if [ -n "${ARTIFACT_MAX:-}" ]; then
+        # Root's tar of root's copy: the compile's processes are gone (the
+        # launcher swept them) and the sandbox user cannot write here.
+        tar -c --format=gnu -f "$JUDGE/artifact.tar" -C "$PROG" . &&
+          "$L" artifact --max "$ARTIFACT_MAX" "$JUDGE/artifact.tar" || die "cannot report the artifact"
+        rm -f "$JUDGE/artifact.tar"
+      fi
       return 0 ;;
   esac
   return 1

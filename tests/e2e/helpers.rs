@@ -105,6 +105,7 @@ async fn stack_full(
             drain_timeout: Duration::from_secs(5),
             pool: optimus_worker::PoolConfig::for_language(registry.get(name).unwrap(), 2),
             docker_socket: None,
+            compile_cache: None,
             host_slots: optimus_worker::HostSlots::open(
                 std::env::temp_dir().join("optimus-test-slots"),
                 optimus_worker::HostSlots::default_budget(),

@@ -145,6 +145,7 @@ async fn a_worker_without_its_image_refuses_to_start() {
         drain_timeout: Duration::from_secs(1),
         pool: optimus_worker::PoolConfig { size: 1, reuse: true, max_uses: 20 },
         docker_socket: None,
+        compile_cache: None,
         host_slots: optimus_worker::HostSlots::open(
             std::env::temp_dir().join("optimus-test-slots"),
             optimus_worker::HostSlots::default_budget(),

@@ -4,6 +4,7 @@
 
 mod cancel;
 mod compat;
+mod compile_cache;
 mod engine;
 mod events;
 mod helpers;

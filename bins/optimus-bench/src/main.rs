@@ -392,46 +392,55 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
     let mut rows = Vec::new();
     let mut phase_rows = Vec::new();
     println!(
-        "{:<11} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}  (ms; median of {runs})",
+        "{:<17} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}  (ms; median of {runs})",
         "language", "p50", "p90", "max", "per test", "bare run", "overhead"
     );
     for language in languages.split(',').map(str::trim).filter(|l| !l.is_empty()) {
         // One job first, so that nothing measured pays for a cold cache.
         client.run(&programs::job(language, 10)?, t0, POLL_ONE).await?;
-        let mut ten = Vec::new();
-        let mut ten_jobs = Vec::new();
-        let (mut one, mut many) = (Vec::new(), Vec::new());
-        for run in 0..runs {
-            for (n, into) in [(10, &mut ten), (1, &mut one), (21, &mut many)] {
-                let f = client.run(&programs::job(language, n)?, t0, POLL_ONE).await?;
-                if f.overall != "accepted" {
-                    bail!("a {language} job of {n} tests ended {} {}", f.status, f.overall);
-                }
-                rows.push(format!("{language},{n},{run},{:.1}", ms(f.latency)));
-                into.push(ms(f.latency));
-                if n == 10 {
-                    ten_jobs.push(f);
-                }
-            }
-        }
-        let slope = (median(&many) - median(&one)) / 20.0;
         let bare = ms(bare_run(language, 20).await?);
-        let breakdown = phases::breakdown(&ten_jobs);
-        println!(
-            "{language:<11} {:>8.0} {:>8.0} {:>8.0} {:>10.1} {:>9.1} {:>9.1}",
-            median(&ten),
-            percentile(&ten, 90.0),
-            percentile(&ten, 100.0),
-            slope,
-            bare,
-            slope - bare
-        );
-        match breakdown {
-            Some(b) => {
-                println!("  {language} 10-test phases (median): {}", b.line());
-                phase_rows.extend(b.rows(language));
+        // A compiled language is measured twice: each job's source new (a
+        // comment no compile has seen), so that it compiles; then the same
+        // source every time, whose build the compile cache keeps.
+        let compiled = programs::program(language)?.compile.is_some();
+        for cached in if compiled { &[false, true][..] } else { &[false][..] } {
+            let name = if *cached { format!("{language} (cached)") } else { language.to_string() };
+            let (mut ten, mut ten_jobs, mut one, mut many) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for run in 0..runs {
+                for (n, into) in [(10, &mut ten), (1, &mut one), (21, &mut many)] {
+                    let job = if *cached || !compiled {
+                        programs::job(language, n)?
+                    } else {
+                        programs::fresh_job(language, n, &uuid::Uuid::new_v4().to_string())?
+                    };
+                    let f = client.run(&job, t0, POLL_ONE).await?;
+                    if f.overall != "accepted" {
+                        bail!("a {language} job of {n} tests ended {} {}", f.status, f.overall);
+                    }
+                    rows.push(format!("{name},{n},{run},{:.1}", ms(f.latency)));
+                    into.push(ms(f.latency));
+                    if n == 10 {
+                        ten_jobs.push(f);
+                    }
+                }
             }
-            None => println!("  {language}: the worker stored no timings (an older worker?)"),
+            let slope = (median(&many) - median(&one)) / 20.0;
+            println!(
+                "{name:<17} {:>8.0} {:>8.0} {:>8.0} {:>10.1} {:>9.1} {:>9.1}",
+                median(&ten),
+                percentile(&ten, 90.0),
+                percentile(&ten, 100.0),
+                slope,
+                bare,
+                slope - bare
+            );
+            match phases::breakdown(&ten_jobs) {
+                Some(b) => {
+                    println!("  {name} 10-test phases (median): {}", b.line());
+                    phase_rows.extend(b.rows(&name));
+                }
+                None => println!("  {name}: the worker stored no timings (an older worker?)"),
+            }
         }
         rows.push(format!("{language},bare,0,{bare:.2}"));
     }

@@ -11,6 +11,8 @@ pub struct Program {
     /// Shell command that runs it (bare run).
     pub run: &'static str,
     pub file: &'static str,
+    /// What starts a comment to the end of the line.
+    pub comment: &'static str,
 }
 
 pub const PROGRAMS: &[Program] = &[
@@ -20,6 +22,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: None,
         run: "python3 -B main.py",
         file: "main.py",
+        comment: "#",
     },
     Program {
         language: "java",
@@ -27,6 +30,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: Some("javac -encoding UTF-8 -d . Main.java"),
         run: "java -XX:SharedArchiveFile=/opt/optimus/run.jsa -Xlog:cds*=off -XX:+UseSerialGC -XX:MaxRAMPercentage=70 -XX:-UsePerfData -Xshare:auto -Xss64m -cp . Main",
         file: "Main.java",
+        comment: "//",
     },
     Program {
         language: "rust",
@@ -34,6 +38,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: Some("rustc --edition 2021 -O -C strip=symbols -o main main.rs"),
         run: "./main",
         file: "main.rs",
+        comment: "//",
     },
     Program {
         language: "c",
@@ -41,6 +46,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: Some("gcc -std=c11 -O2 -o main main.c -lm"),
         run: "./main",
         file: "main.c",
+        comment: "//",
     },
     Program {
         language: "cpp",
@@ -48,6 +54,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: Some("g++ -std=c++17 -O2 -o main main.cpp"),
         run: "./main",
         file: "main.cpp",
+        comment: "//",
     },
     Program {
         language: "go",
@@ -55,6 +62,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: Some("cp -r /opt/optimus/gocache /tmp/gocache && GOCACHE=/tmp/gocache GO111MODULE=off CGO_ENABLED=0 go build -o main main.go"),
         run: "./main",
         file: "main.go",
+        comment: "//",
     },
     Program {
         language: "javascript",
@@ -62,6 +70,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: None,
         run: "node main.js",
         file: "main.js",
+        comment: "//",
     },
     Program {
         language: "bash",
@@ -69,6 +78,7 @@ pub const PROGRAMS: &[Program] = &[
         compile: None,
         run: "bash main.sh",
         file: "main.sh",
+        comment: "#",
     },
 ];
 
@@ -92,6 +102,14 @@ pub fn tests(n: usize) -> Value {
 pub fn job(language: &str, n: usize) -> anyhow::Result<Value> {
     let p = program(language)?;
     Ok(json!({ "language": p.language, "source_code": p.source, "test_cases": tests(n) }))
+}
+
+/// The same job with a source no compile has seen: a comment naming `nonce`
+/// (which no compile cache can have), so that it is compiled.
+pub fn fresh_job(language: &str, n: usize, nonce: &str) -> anyhow::Result<Value> {
+    let p = program(language)?;
+    let source = format!("{}\n{} {nonce}\n", p.source, p.comment);
+    Ok(json!({ "language": p.language, "source_code": source, "test_cases": tests(n) }))
 }
 
 const CHECK_PY: &str = "import sys\na, b = map(int, open(sys.argv[1]).read().split())\nsys.exit(0 if open(sys.argv[3]).read().split() == [str(a + b)] else 1)\n";

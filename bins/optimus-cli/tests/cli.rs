@@ -195,6 +195,7 @@ async fn a_language_added_from_flags_runs_jobs() {
         )
         .unwrap(),
         docker_socket: None,
+        compile_cache: None,
     };
     let worker = optimus_worker::Worker::start(config).await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -67,7 +67,8 @@ const USAGE: &str = "usage: optimus-launcher init | wipe | done | compile-none |
                         --time-limit-ms N --wall-ms N --output-limit BYTES [--fsize BYTES]
                         [--stack-mb N] [--merge] -- COMMAND [ARG...]
        optimus-launcher tests --count N --inputs DIR [--step] --cwd DIR ... -- COMMAND [ARG...]
-                        (run's options but --report and --stdin: test i reads DIR/<i>.in)";
+                        (run's options but --report and --stdin: test i reads DIR/<i>.in)
+       optimus-launcher artifact --max BYTES FILE   (reports FILE, a tar, if it is no longer)";
 
 /// What `run` reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +256,7 @@ fn main() -> ExitCode {
         Some("compile-none") => emit(
             &Report::Compile { status: CompileStatus::None, exit_code: 0, time_ms: 0, output: Vec::new() }.encode(),
         ),
+        Some("artifact") => artifact(&args[1..]),
         Some("protocol") => emit(format!("{VERSION}\n").as_bytes()),
         _ => Err(USAGE.to_string()),
     };
@@ -270,6 +272,24 @@ fn main() -> ExitCode {
 fn emit(bytes: &[u8]) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))
+}
+
+/// `artifact --max BYTES FILE`: reports the tar the runner made of what a compile
+/// left, or only its length when it is over what the worker asked for. The runner
+/// made FILE as root, of a directory only root writes, after the compile's
+/// processes were killed: nothing of the program's can change it meanwhile.
+fn artifact(args: &[String]) -> Result<(), String> {
+    let [flag, max, file] = args else { return Err(USAGE.to_string()) };
+    let max: u64 = match (flag.as_str(), max.parse()) {
+        ("--max", Ok(max)) => max,
+        _ => return Err(USAGE.to_string()),
+    };
+    let len = std::fs::metadata(file).map_err(|e| format!("cannot read {file}: {e}"))?.len();
+    if len > max {
+        return emit(&Report::ArtifactSkipped { len }.encode());
+    }
+    let tar = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    emit(&Report::Artifact { tar }.encode())
 }
 
 /// Kills what earlier runs left and empties the writable places.

@@ -91,8 +91,11 @@ async fn judge_job(
         Prepared::Ended(result) => return Ok(*result),
     };
     let compile_output = roles.compile_output.take();
+    let compile_cached = roles.compile_cached;
     let results = run_tests(ctx, spec, limits, roles, &mut phases.tests).await?;
-    Ok(JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output))
+    let mut result = JobResult::from_tests(spec.mode, results, &spec.weights(), compile_output);
+    result.compile_cached = compile_cached;
+    Ok(result)
 }
 
 /// A job's roles, compiled and ready to run its tests.
@@ -102,6 +105,8 @@ struct Roles {
     checker: Option<Ready>,
     /// What the program's compiler printed.
     compile_output: Option<String>,
+    /// The program's compile came from the compile cache.
+    compile_cached: bool,
 }
 
 /// How preparing a job's roles ended.
@@ -183,7 +188,7 @@ async fn prepare(
             o = &mut others, if others_done.is_none() => others_done = Some(o?),
         }
     };
-    let compile_output = match compiled {
+    let (compile_output, compile_cached) = match compiled {
         Compiled::Failed { output } => {
             if let Some(progress) = ctx.progress {
                 progress.compiled(false, Some(&output)).await;
@@ -196,11 +201,11 @@ async fn prepare(
             }
             return Ok(Prepared::Ended(Box::new(result)));
         }
-        Compiled::Ok { output } => {
+        Compiled::Ok { output, cached } => {
             if let Some(progress) = ctx.progress {
                 progress.compiled(true, output.as_deref()).await;
             }
-            output
+            (output, cached)
         }
     };
     let (solution, checker) = match others_done {
@@ -214,7 +219,7 @@ async fn prepare(
         }
         (solution, checker) => (solution.and_then(Result::ok), checker.and_then(Result::ok)),
     };
-    Ok(Prepared::Ready(Box::new(Roles { program, solution, checker, compile_output })))
+    Ok(Prepared::Ready(Box::new(Roles { program, solution, checker, compile_output, compile_cached })))
 }
 
 /// Runs every test (up to the first failure in `submit` mode) and judges each as

@@ -9,6 +9,8 @@
 //! - [`sandbox`]: the containers (create hardened, destroy, sweep) and the one
 //!   `runner.sh` session per role and job; the only module that talks to Docker.
 //!   The reports it reads are `optimus_protocol`'s, written by `optimus-launcher`.
+//! - [`compile_cache`]: the host's cache of compiles that worked, keyed by what
+//!   the compile saw; a hit skips the compiler.
 //! - [`host`]: the host's job slots, shared by all its workers (one per core).
 //! - [`judge`]: verdicts from a run's measurements and from a checker's exit, pure.
 //! - [`progress`]: the `compiled` and per-test events of a job, as they happen.
@@ -19,6 +21,7 @@
 
 pub mod budget;
 pub mod compare;
+pub mod compile_cache;
 pub mod execute;
 pub mod harness;
 pub mod host;
@@ -28,6 +31,7 @@ pub mod progress;
 pub mod sandbox;
 pub mod worker;
 
+pub use compile_cache::CompileCache;
 pub use host::HostSlots;
 pub use sandbox::PoolConfig;
 pub use worker::{Worker, WorkerConfig};

@@ -39,6 +39,13 @@ struct Args {
     /// The directory of slot files every worker of this host shares.
     #[arg(long, env = "OPTIMUS_SLOTS_DIR", default_value = "/tmp/optimus-slots")]
     slots_dir: std::path::PathBuf,
+    /// The host's compile cache, shared by every worker of this host.
+    #[arg(long, env = "OPTIMUS_COMPILE_CACHE_DIR", default_value = "/tmp/optimus-compile-cache")]
+    compile_cache_dir: std::path::PathBuf,
+    /// MiB the compile cache holds at most, least recently used entries evicted
+    /// past it; 0 turns it off (every job compiles).
+    #[arg(long, env = "OPTIMUS_COMPILE_CACHE_MB", default_value_t = 256)]
+    compile_cache_mb: u64,
     /// Serve Prometheus metrics at http://<addr>/metrics (off when unset; port 0
     /// picks a free one, logged).
     #[arg(long, env = "WORKER_METRICS_ADDR")]
@@ -59,8 +66,16 @@ async fn main() -> anyhow::Result<()> {
     pool.max_uses = args.pool_max_uses.max(1);
     let host_slots = HostSlots::open(args.slots_dir.clone(), args.host_slots.unwrap_or_else(HostSlots::default_budget))
         .with_context(|| format!("cannot use {} for the host's job slots", args.slots_dir.display()))?;
+    let compile_cache = match args.compile_cache_mb {
+        0 => None,
+        mb => Some(Arc::new(
+            optimus_worker::CompileCache::open(args.compile_cache_dir.clone(), mb * 1024 * 1024)
+                .with_context(|| format!("cannot use {} for the compile cache", args.compile_cache_dir.display()))?,
+        )),
+    };
     let config = WorkerConfig {
         docker_socket: None,
+        compile_cache,
         host_slots,
         pool,
         language,

@@ -3,7 +3,7 @@
 //!
 //! Per language (the worker serves one): jobs finished by overall verdict, test
 //! verdicts, the durations of queue wait, compile, each test's run and the whole
-//! job, jobs handed back and jobs failed after their attempts, the pool's idle
+//! job, compile cache hits and misses, jobs handed back and jobs failed after their attempts, the pool's idle
 //! and busy containers and the acquisitions that had to wait, and errors of Redis
 //! and of the Docker engine.
 
@@ -21,6 +21,7 @@ pub struct Metrics {
     pub test_verdicts: IntCounterVec,
     pub queue_wait: Histogram,
     pub compile: Histogram,
+    pub compile_cache: IntCounterVec,
     pub test_run: Histogram,
     pub job: Histogram,
     pub requeued: IntCounterVec,
@@ -87,6 +88,13 @@ impl Metrics {
             ),
             queue_wait: histogram(r, "optimus_queue_wait_seconds", "From a job's submission to its claim", language),
             compile: histogram(r, "optimus_compile_duration_seconds", "Compile steps, once per job", language),
+            compile_cache: counter_vec(
+                r,
+                "optimus_compile_cache_total",
+                "Compiles looked up in the host's compile cache, by result (hit, miss)",
+                language,
+                &["result"],
+            ),
             test_run: histogram(r, "optimus_test_run_duration_seconds", "Each test's run, wall clock", language),
             job: histogram(r, "optimus_job_duration_seconds", "From a job's claim to its stored end", language),
             requeued: counter_vec(

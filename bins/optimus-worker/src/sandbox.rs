@@ -24,8 +24,10 @@ mod container;
 mod pool;
 mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::compile_cache::{self, CompileCache, Key};
 use crate::judge::RunLimits;
 use bollard::Docker;
 use optimus_common::{image, LanguageConfig};
@@ -101,8 +103,9 @@ impl Role {
 /// How the compile step went.
 #[derive(Debug)]
 pub enum Compiled {
-    /// Ready to run. `output` is what the compiler printed (`None`: no compile step).
-    Ok { output: Option<String> },
+    /// Ready to run. `output` is what the compiler printed (`None`: no compile
+    /// step); `cached`: an identical compile's, from the compile cache.
+    Ok { output: Option<String>, cached: bool },
     /// The compile failed or hit its limits; `output` says so.
     Failed { output: String },
 }
@@ -120,6 +123,10 @@ pub struct Sandbox {
     /// The volume this language's containers mount as `/usr`, on an engine that
     /// serves image files from a user-space daemon ([`image::FUSE_STORAGE`]).
     usr_volume: Option<String>,
+    /// The id of the language's image, checked at connect: part of every compile's key.
+    image_id: String,
+    /// The host's compile cache, when the worker keeps one.
+    compile_cache: Option<Arc<CompileCache>>,
 }
 
 /// Memory limits are set in steps of this, so that jobs with the language's
@@ -143,9 +150,19 @@ impl Sandbox {
             None => Docker::connect_with_defaults()?,
         };
         let docker = docker.negotiate_version().await?;
-        let mut sandbox =
-            Sandbox { docker, language, worker_id, deployment, output_limit, pool: None, usr_volume: None };
+        let mut sandbox = Sandbox {
+            docker,
+            language,
+            worker_id,
+            deployment,
+            output_limit,
+            pool: None,
+            usr_volume: None,
+            image_id: String::new(),
+            compile_cache: None,
+        };
         let image_id = sandbox.check_image().await?;
+        sandbox.image_id.clone_from(&image_id);
         if sandbox.docker.info().await?.driver.as_deref() == Some(image::FUSE_STORAGE) {
             let (image, volume) = (&sandbox.language.image, image::usr_volume(&image_id));
             match container::fill_usr_volume(&sandbox.docker, image, &volume).await {
@@ -161,6 +178,12 @@ impl Sandbox {
         let lang = &self.language;
         let (memory, _) = self.memory_for(self.limits(lang.time_limit_ms, lang.memory_limit_mb), 0);
         self.pool = Some(Pool::start(&self, memory, config, stop));
+        self
+    }
+
+    /// Keeps the compiles that work in `cache`, and takes identical ones from it.
+    pub fn with_compile_cache(mut self, cache: Option<Arc<CompileCache>>) -> Self {
+        self.compile_cache = cache;
         self
     }
 
@@ -202,8 +225,8 @@ impl Sandbox {
         }
         // Another language's containers are made fresh: the pool (and the /usr
         // volume) are this language's.
-        let sandbox = Sandbox { language: language.clone(), pool: None, usr_volume: None, ..self.clone() };
-        sandbox.check_image().await?;
+        let mut sandbox = Sandbox { language: language.clone(), pool: None, usr_volume: None, ..self.clone() };
+        sandbox.image_id = sandbox.check_image().await?;
         Ok(sandbox)
     }
 
@@ -353,10 +376,34 @@ impl Container {
         if script == (Script::Job { step: true }) {
             env.push("STEP=1".into());
         }
+        // An identical compile that worked before gives its program directory;
+        // otherwise the runner is asked for this one's, to keep.
+        let cache = self.sandbox.compile_cache.clone().filter(|_| lang.compiled);
+        let compile_memory = self.warm().memory;
+        let key = cache.as_ref().map(|_| Key::new(&self.sandbox.image_id, &lang, compile_memory, sources));
+        let hit = match (&cache, key) {
+            (Some(cache), Some(key)) => {
+                let cache = cache.clone();
+                tokio::task::spawn_blocking(move || cache.get(&key)).await.ok().flatten()
+            }
+            _ => None,
+        };
+        let prog: Vec<_> = match &hit {
+            Some(artifact) => {
+                env.push("PREBUILT=1".into());
+                artifact.entries.iter().map(compile_cache::Entry::parts).collect()
+            }
+            None => {
+                if key.is_some() {
+                    env.push(format!("ARTIFACT_MAX={}", optimus_protocol::ARTIFACT_LIMIT));
+                }
+                sources.iter().map(|(name, data)| (*name, *data, tar::EntryType::Regular, 0o644)).collect()
+            }
+        };
         let caps = Caps::for_output_limit(self.sandbox.output_limit);
         let channel = self.warm().channel.take().ok_or_else(|| SandboxError::Runner("a second session".into()))?;
         let mut session = Session::start(channel, verb, &env, caps, deadline).await?;
-        let archive = archive(sources, inputs, args);
+        let archive = archive(&prog, inputs, args);
         let mut framed = format!("{}\n", archive.len()).into_bytes();
         framed.extend_from_slice(&archive);
         session.send(&framed).await?;
@@ -365,14 +412,27 @@ impl Container {
             _ => return Err(session.runner_error("the compile step")),
         };
         let output = String::from_utf8_lossy(&output).into_owned();
-        let compiled = match status {
-            CompileStatus::None => Compiled::Ok { output: None },
-            CompileStatus::Ok => Compiled::Ok { output: Some(output) },
-            CompileStatus::Error => Compiled::Failed { output },
-            CompileStatus::Timeout => Compiled::Failed {
+        let compiled = match (status, hit) {
+            (CompileStatus::None, Some(artifact)) => Compiled::Ok { output: Some(artifact.output), cached: true },
+            (_, Some(_)) => return Err(session.runner_error("the cached compile")),
+            (CompileStatus::None, None) => Compiled::Ok { output: None, cached: false },
+            (CompileStatus::Ok, None) => {
+                if let (Some(cache), Some(key)) = (cache, key) {
+                    match session.next().await? {
+                        Some(Report::Artifact { tar }) => keep(cache, key, output.clone(), tar),
+                        Some(Report::ArtifactSkipped { len }) => {
+                            tracing::debug!(len, "the compile made more than the cache keeps")
+                        }
+                        _ => return Err(session.runner_error("the compile's artifact")),
+                    }
+                }
+                Compiled::Ok { output: Some(output), cached: false }
+            }
+            (CompileStatus::Error, None) => Compiled::Failed { output },
+            (CompileStatus::Timeout, None) => Compiled::Failed {
                 output: format!("{output}\ncompilation exceeded its {} ms time limit\n", lang.compile_timeout_ms),
             },
-            CompileStatus::OutOfMemory => Compiled::Failed {
+            (CompileStatus::OutOfMemory, None) => Compiled::Failed {
                 output: format!("{output}\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb),
             },
         };
@@ -395,12 +455,29 @@ impl Container {
     }
 }
 
+/// Keeps a compile's artifact in the cache, off the job's path: the job goes on
+/// with the program it already has.
+fn keep(cache: Arc<CompileCache>, key: Key, output: String, tar: Vec<u8>) {
+    tokio::task::spawn_blocking(move || {
+        let kept =
+            compile_cache::unpack(&tar).map_err(|why| format!("the sandbox's artifact was refused: {why}")).and_then(
+                |entries| cache.put(&key, &compile_cache::Artifact { output, entries }).map_err(|e| e.to_string()),
+            );
+        match kept {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("the compile's artifact is larger than the whole compile cache"),
+            Err(why) => tracing::warn!(%why, "compile not cached"),
+        }
+    });
+}
+
 /// The tar the runner unpacks at `/`: `box/prog/<file>` (readable by the
 /// program), `box/check/` (a checker's files), `judge/job/tests/<i>.in` and
 /// `judge/job/args` (the program's arguments, each ended by a NUL; root's alone).
-/// Every path is made here; the only names from the job are the extra files',
-/// which the API checked to be plain names.
-fn archive(sources: &[(&str, &[u8])], inputs: &[&str], args: &[String]) -> Vec<u8> {
+/// Every path is made here; the only names from elsewhere are the extra files'
+/// (which the API checked to be plain names) and a cached compile's (checked
+/// plain by [`compile_cache::unpack`]). `prog`: path, contents, kind, mode.
+fn archive(prog: &[(&str, &[u8], tar::EntryType, u32)], inputs: &[&str], args: &[String]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
         let mut header = tar::Header::new_gnu();
@@ -411,8 +488,8 @@ fn archive(sources: &[(&str, &[u8])], inputs: &[&str], args: &[String]) -> Vec<u
         tar.append_data(&mut header, path, data).expect("writing to memory");
     };
     add("box/check/".into(), &[], tar::EntryType::Directory, 0o755);
-    for (name, data) in sources {
-        add(format!("box/prog/{name}"), data, tar::EntryType::Regular, 0o644);
+    for (name, data, kind, mode) in prog {
+        add(format!("box/prog/{name}"), data, *kind, *mode);
     }
     for (i, input) in inputs.iter().enumerate() {
         add(format!("judge/job/tests/{i}.in"), input.as_bytes(), tar::EntryType::Regular, 0o600);

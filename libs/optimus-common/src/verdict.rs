@@ -138,6 +138,11 @@ pub struct JobResult {
     pub max_score: u64,
     /// What the compiler printed (compiled languages only).
     pub compile_output: Option<String>,
+    /// The program was not compiled again: an identical compile on this host
+    /// (same image, language, sources, files and compile limits) had worked, and
+    /// its build and `compile_output` came from the worker's compile cache.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compile_cached: bool,
     pub test_results: Vec<TestResult>,
     /// Why a job-level `internal_error` happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +178,7 @@ impl JobResult {
             score,
             max_score: if judged { weights.iter().map(|w| u64::from(*w)).sum() } else { 0 },
             compile_output,
+            compile_cached: false,
             test_results,
             message: None,
             outputs_cut: false,
@@ -196,6 +202,7 @@ impl JobResult {
             score: 0,
             max_score: if mode == Mode::Custom { 0 } else { weights.iter().map(|w| u64::from(*w)).sum() },
             compile_output,
+            compile_cached: false,
             test_results: Vec::new(),
             message,
             outputs_cut: false,

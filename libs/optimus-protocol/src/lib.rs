@@ -11,9 +11,15 @@
 //! ```text
 //! @@optimus compile <ok|error|timeout|oom|none> <exit> <wall_ms> <len>\n<compiler output>
 //! @@optimus test <i> <exit> <wall_us> <cpu_us> <peak_kb> <oom 0|1> <timed_out 0|1> <started_us> <setup_us> <teardown_us> <out_len> <err_len>\n<stdout><stderr>
+//! @@optimus artifact <len>\n<tar of what the compile left beside the sources>
+//! @@optimus artifact-skipped <len>\n
 //! @@optimus done\n
 //! @@optimus ended <exit>\n
 //! ```
+//!
+//! An `artifact` follows a `compile ok` only when the worker asked for one (it
+//! keeps compiles in its cache); `artifact-skipped` says the tar was over the
+//! most the worker asked for, and how long it was.
 //!
 //! `done` is the runner's word that the job is over; `ended` is init's, once the
 //! runner process has exited (after its wipe), with its exit status: a container
@@ -31,7 +37,7 @@ use std::fmt;
 pub mod request;
 
 /// Bumped whenever the format changes; images carry the version they speak.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// The first of the uids (each also a gid) sandboxed programs run as. Every
 /// container has one of them for its whole life, chosen by the worker so that no
@@ -55,6 +61,9 @@ pub fn sandbox_uid(raw: &str) -> Option<u32> {
 
 /// Compiler output kept, in bytes.
 pub const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;
+/// The longest artifact (the tar of a compile's program directory) the worker
+/// takes: a compile that made more is not cached (`artifact-skipped`).
+pub const ARTIFACT_LIMIT: usize = 32 * 1024 * 1024;
 
 const MAGIC: &str = "@@optimus ";
 /// A header line longer than this is not a header: the stream is corrupt.
@@ -149,6 +158,14 @@ pub enum Report {
         output: Vec<u8>,
     },
     Test(TestRun),
+    /// The program directory as the compile left it, as a tar.
+    Artifact {
+        tar: Vec<u8>,
+    },
+    /// The artifact was `len` bytes, over what the worker asked for.
+    ArtifactSkipped {
+        len: u64,
+    },
     Done,
     /// The runner process exited with this status (128+N for signal N).
     Ended {
@@ -172,6 +189,11 @@ impl Report {
                 out.extend_from_slice(&t.stdout);
                 out.extend_from_slice(&t.stderr);
             }
+            Report::Artifact { tar } => {
+                out.extend(format!("{MAGIC}artifact {}\n", tar.len()).bytes());
+                out.extend_from_slice(tar);
+            }
+            Report::ArtifactSkipped { len } => out.extend(format!("{MAGIC}artifact-skipped {len}\n").bytes()),
             Report::Done => out.extend(format!("{MAGIC}done\n").bytes()),
             Report::Ended { exit } => out.extend(format!("{MAGIC}ended {exit}\n").bytes()),
         }
@@ -205,12 +227,14 @@ pub struct Caps {
     pub stream: usize,
     /// Bytes of compiler output.
     pub compile: usize,
+    /// Bytes of a compile's artifact.
+    pub artifact: usize,
 }
 
 impl Caps {
     /// The caps for a worker that keeps `output_limit` bytes per stream.
     pub fn for_output_limit(output_limit: usize) -> Self {
-        Caps { stream: output_limit.saturating_add(1), compile: COMPILE_OUTPUT_LIMIT }
+        Caps { stream: output_limit.saturating_add(1), compile: COMPILE_OUTPUT_LIMIT, artifact: ARTIFACT_LIMIT }
     }
 }
 
@@ -234,6 +258,7 @@ enum Header {
 enum Pending {
     Compile { status: CompileStatus, exit_code: i32, time_ms: u64, len: usize },
     Test { run: TestRun, out_len: usize, err_len: usize },
+    Artifact { len: usize },
 }
 
 /// An incremental reader: feed it chunks as they arrive, take reports as they
@@ -296,6 +321,7 @@ impl Parser {
         let need = match &self.pending {
             Some(Pending::Compile { len, .. }) => *len,
             Some(Pending::Test { out_len, err_len, .. }) => out_len + err_len,
+            Some(Pending::Artifact { len }) => *len,
             None => unreachable!("set above"),
         };
         if self.buf.len() < need {
@@ -311,6 +337,7 @@ impl Parser {
                 run.stdout = body;
                 Report::Test(run)
             }
+            Pending::Artifact { .. } => Report::Artifact { tar: body },
         }))
     }
 
@@ -323,6 +350,10 @@ impl Parser {
         let header = match f.next() {
             Some("done") => Header::Whole(Report::Done),
             Some("ended") => Header::Whole(Report::Ended { exit: num(f.next(), "exit status", line)? }),
+            Some("artifact") => Header::Body(Pending::Artifact {
+                len: capped(num(f.next(), "length", line)?, self.caps.artifact, "artifact length", line)?,
+            }),
+            Some("artifact-skipped") => Header::Whole(Report::ArtifactSkipped { len: num(f.next(), "length", line)? }),
             Some("compile") => {
                 let status = f
                     .next()

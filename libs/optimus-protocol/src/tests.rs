@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use super::*;
 
 /// The caps the vectors are written for.
-const CAPS: Caps = Caps { stream: 16, compile: 64 };
+const CAPS: Caps = Caps { stream: 16, compile: 64, artifact: 32 };
 
 fn vector(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors").join(name);
@@ -67,6 +67,8 @@ fn accepted() -> Vec<(&'static str, Vec<Report>)> {
         ("test-header-lookalike.report", vec![test(2, 0, 10, 5, 64, false, false, "@@optimus done\n\n", "")]),
         ("done.report", vec![Report::Done]),
         ("ended.report", vec![Report::Ended { exit: 70 }]),
+        ("artifact.report", vec![Report::Artifact { tar: b"@@optimus done\n\0\xff".to_vec() }]),
+        ("artifact-skipped.report", vec![Report::ArtifactSkipped { len: 40_000_000 }]),
     ]
 }
 
@@ -105,7 +107,7 @@ fn the_reader_refuses_every_reject_vector_before_keeping_its_body() {
         assert!(p.next_report().is_err(), "{} was accepted", path.display());
         seen += 1;
     }
-    assert!(seen >= 8, "reject vectors missing");
+    assert!(seen >= 9, "reject vectors missing");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use optimus_protocol::{Caps, Parser, ProtocolError, Report};
 
-const CAPS: Caps = Caps { stream: 48, compile: 32 };
+const CAPS: Caps = Caps { stream: 48, compile: 32, artifact: 40 };
 
 /// Every report `chunks` hold, until the stream ends or is refused.
 fn read<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> (Vec<Report>, Option<ProtocolError>) {
@@ -37,7 +37,8 @@ fuzz_target!(|data: &[u8]| {
         match report {
             Report::Compile { output, .. } => assert!(output.len() <= CAPS.compile),
             Report::Test(t) => assert!(t.stdout.len() <= CAPS.stream && t.stderr.len() <= CAPS.stream),
-            Report::Done | Report::Ended { .. } => {}
+            Report::Artifact { tar } => assert!(tar.len() <= CAPS.artifact),
+            Report::Done | Report::Ended { .. } | Report::ArtifactSkipped { .. } => {}
         }
         let (again, err) = read(std::iter::once(report.encode().as_slice()));
         assert!(err.is_none(), "{report:?} does not read back: {err:?}");

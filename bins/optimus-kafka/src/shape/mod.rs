@@ -244,6 +244,7 @@ pub(crate) mod tests {
                 score: passed as u64,
                 max_score: tests.len() as u64,
                 compile_output: (overall == Some(Verdict::CompilationError)).then(|| "main.c:1: error".into()),
+                compile_cached: false,
                 test_results: tests,
                 message: None,
                 outputs_cut: false,

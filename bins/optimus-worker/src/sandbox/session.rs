@@ -167,7 +167,9 @@ impl Session {
                 Ok(Some(run))
             }
             Some(Report::Done) => Ok(None),
-            Some(Report::Compile { .. }) => Err(SandboxError::Runner("a second compile report".into())),
+            Some(Report::Compile { .. } | Report::Artifact { .. } | Report::ArtifactSkipped { .. }) => {
+                Err(SandboxError::Runner("a compile's report among the tests".into()))
+            }
             // `next` takes init's `ended` report itself.
             Some(Report::Ended { .. }) | None => Err(self.runner_error("the test run")),
         }

@@ -57,6 +57,8 @@ pub struct WorkerConfig {
     pub host_slots: HostSlots,
     /// The container engine's Unix socket (`None`: `DOCKER_HOST`, else the local one).
     pub docker_socket: Option<std::path::PathBuf>,
+    /// The host's compile cache (`None`: every job compiles).
+    pub compile_cache: Option<Arc<crate::CompileCache>>,
 }
 
 /// How long a worker keeps a finished job's result and retries storing it while
@@ -118,7 +120,8 @@ impl Worker {
         )
         .await?;
         let stop_pool = CancellationToken::new();
-        let sandbox = sandbox.with_pool(config.pool, stop_pool.clone());
+        let sandbox =
+            sandbox.with_compile_cache(config.compile_cache.clone()).with_pool(config.pool, stop_pool.clone());
         store.register_worker(&config.language.name, &id).await?;
         Ok(Worker {
             id,
@@ -483,6 +486,9 @@ impl Worker {
         }
         if self.config.language.compiled {
             m.compile.observe(timings.compile_us as f64 / 1e6);
+            if self.config.compile_cache.is_some() {
+                m.compile_cache.with_label_values(&[if result.compile_cached { "hit" } else { "miss" }]).inc();
+            }
         }
         m.job.observe(took.as_secs_f64());
     }
