@@ -401,16 +401,37 @@ impl Container {
             }
         };
         let caps = Caps::for_output_limit(self.sandbox.output_limit);
-        let channel = self.warm().channel.take().ok_or_else(|| SandboxError::Runner("a second session".into()))?;
-        let mut session = Session::start(channel, verb, &env, caps, deadline).await?;
         let archive = archive(&prog, inputs, args);
-        let mut framed = format!("{}\n", archive.len()).into_bytes();
-        framed.extend_from_slice(&archive);
-        session.send(&framed).await?;
-        let (status, output) = match session.next().await? {
-            Some(Report::Compile { status, output, .. }) => (status, output),
-            _ => return Err(session.runner_error("the compile step")),
+        let run_memory = self.run_memory;
+        let warm = self.warm();
+        let channel = warm.channel.take().ok_or_else(|| SandboxError::Runner("a second session".into()))?;
+        // A cached build runs no compile, so its runs' memory limit is set while
+        // the runner unpacks it, not after (an engine round trip off the path).
+        let early = hit.is_some() && warm.memory != run_memory;
+        let lease = &warm.lease;
+        let opening = async {
+            let mut session = Session::start(channel, verb, &env, caps, deadline).await?;
+            let mut framed = format!("{}\n", archive.len()).into_bytes();
+            framed.extend_from_slice(&archive);
+            session.send(&framed).await?;
+            match session.next().await? {
+                Some(Report::Compile { status, output, .. }) => Ok((session, status, output)),
+                _ => Err(session.runner_error("the compile step")),
+            }
         };
+        let updating = async {
+            if early {
+                lease.set_memory(run_memory).await
+            } else {
+                Ok(())
+            }
+        };
+        let (opened, updated) = tokio::join!(opening, updating);
+        let (mut session, status, output) = opened?;
+        updated?;
+        if early {
+            warm.memory = run_memory;
+        }
         let output = String::from_utf8_lossy(&output).into_owned();
         let compiled = match (status, hit) {
             (CompileStatus::None, Some(artifact)) => Compiled::Ok { output: Some(artifact.output), cached: true },
@@ -436,7 +457,6 @@ impl Container {
                 output: format!("{output}\ncompilation exceeded its {} MB memory limit\n", lang.compile_memory_mb),
             },
         };
-        let run_memory = self.run_memory;
         let warm = self.warm();
         if warm.memory != run_memory && matches!(compiled, Compiled::Ok { .. }) {
             warm.lease.set_memory(run_memory).await?;
