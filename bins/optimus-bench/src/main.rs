@@ -310,7 +310,12 @@ fn finished_csv(path: &Path, jobs: &[Finished]) -> anyhow::Result<()> {
 /// sandbox's CPU share and, where the workers mount one, the same `/usr` volume
 /// (`optimus_common::image::usr_volume`), so that both read the runtime from the
 /// same storage. Returns the mean wall time of one run.
-async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
+/// The bare run: the program started `n` times back to back by a shell loop in a
+/// container of its image (same CPU limit, `/usr` from the same volume), with no
+/// runner and no launcher; as root, and then as a sandbox uid (the kernel's
+/// permission checks differ: on fuse-overlayfs a non-owner pays a round trip to
+/// the daemon per lookup from `/`). Returns the mean per run of each.
+async fn bare_run(language: &str, n: u32) -> anyhow::Result<(Duration, Duration)> {
     use bollard::exec::{CreateExecOptions, StartExecResults};
     use bollard::models::{ContainerCreateBody, HostConfig};
     use bollard::query_parameters::RemoveContainerOptionsBuilder;
@@ -351,11 +356,13 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
     let id = docker.create_container(None::<bollard::query_parameters::CreateContainerOptions>, body).await?.id;
     let measured = async {
         docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+        let uid = optimus_protocol::SANDBOX_UID;
         let script = format!(
             "mkdir -p /box/prog && cd /box/prog && printf '%s' \"$SRC\" > {file} && printf '3 21\\n' > in && {compile} \
-             for i in 1 2 3; do {run} < in > /dev/null; done; \
-             s=$(date +%s%N); for i in $(seq {n}); do {run} < in > /dev/null; done; e=$(date +%s%N); \
-             echo $(( (e - s) / {n} / 1000 ))",
+             printf '%s\\n' 'for i in 1 2 3; do {run} < in > /dev/null; done' \
+               's=$(date +%s%N); for i in $(seq {n}); do {run} < in > /dev/null; done; e=$(date +%s%N)' \
+               'echo $(( (e - s) / {n} / 1000 ))' > loop.sh && chmod -R a+rX /box/prog && \
+             bash loop.sh && setpriv --reuid={uid} --regid={uid} --clear-groups bash loop.sh",
             file = p.file,
             compile = p.compile.map(|c| format!("{c} &&")).unwrap_or_default(),
             run = p.run,
@@ -379,8 +386,12 @@ async fn bare_run(language: &str, n: u32) -> anyhow::Result<Duration> {
         while let Some(chunk) = output.next().await {
             said.push_str(&chunk?.to_string());
         }
-        let us: u64 = said.trim().lines().last().unwrap_or("").parse().with_context(|| format!("bare run: {said}"))?;
-        Ok(Duration::from_micros(us))
+        let lines: Vec<&str> = said.trim().lines().collect();
+        let us = |line: Option<&&str>| -> anyhow::Result<Duration> {
+            let us: u64 = line.unwrap_or(&"").trim().parse().with_context(|| format!("bare run: {said}"))?;
+            Ok(Duration::from_micros(us))
+        };
+        Ok((us(lines.len().checked_sub(2).and_then(|i| lines.get(i)))?, us(lines.last())?))
     };
     let result = measured.await;
     let _ = docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
@@ -392,13 +403,14 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
     let mut rows = Vec::new();
     let mut phase_rows = Vec::new();
     println!(
-        "{:<17} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}  (ms; median of {runs})",
-        "language", "p50", "p90", "max", "per test", "bare run", "overhead"
+        "{:<17} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}  (ms; median of {runs}; bare as root, and as a sandbox uid)",
+        "language", "p50", "p90", "max", "per test", "bare run", "overhead", "bare uid", "over uid"
     );
     for language in languages.split(',').map(str::trim).filter(|l| !l.is_empty()) {
         // One job first, so that nothing measured pays for a cold cache.
         client.run(&programs::job(language, 10)?, t0, POLL_ONE).await?;
-        let bare = ms(bare_run(language, 20).await?);
+        let (bare, bare_uid) = bare_run(language, 20).await?;
+        let (bare, bare_uid) = (ms(bare), ms(bare_uid));
         // A compiled language is measured twice: each job's source new (a
         // comment no compile has seen), so that it compiles; then the same
         // source every time, whose build the compile cache keeps.
@@ -426,13 +438,15 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
             }
             let slope = (median(&many) - median(&one)) / 20.0;
             println!(
-                "{name:<17} {:>8.0} {:>8.0} {:>8.0} {:>10.1} {:>9.1} {:>9.1}",
+                "{name:<17} {:>8.0} {:>8.0} {:>8.0} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
                 median(&ten),
                 percentile(&ten, 90.0),
                 percentile(&ten, 100.0),
                 slope,
                 bare,
-                slope - bare
+                slope - bare,
+                bare_uid,
+                slope - bare_uid
             );
             match phases::breakdown(&ten_jobs) {
                 Some(b) => {
@@ -443,6 +457,7 @@ async fn latency(client: &Client, out: &Path, languages: &str, runs: usize) -> a
             }
         }
         rows.push(format!("{language},bare,0,{bare:.2}"));
+        rows.push(format!("{language},bare-uid,0,{bare_uid:.2}"));
     }
     write_csv(&out.join("latency.csv"), "language,tests,run,latency_ms", rows)?;
     write_csv(&out.join("phases.csv"), "language,scope,phase,ms", phase_rows)?;
