@@ -8,23 +8,37 @@ use anyhow::{bail, Context};
 
 /// The pid of the process named `optimus-api` (its `comm`), if exactly one runs.
 pub fn find_api_pid() -> anyhow::Result<u32> {
+    find_process("optimus-api", None).context("pass --api-pid")
+}
+
+/// The pid of the one process named `comm` whose command line (or environment,
+/// where the language may be given) holds `arg`, if exactly one runs.
+pub fn find_process(comm: &str, arg: Option<&str>) -> anyhow::Result<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let entry = entry?;
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "optimus-api") {
+        if !std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == comm) {
+            continue;
+        }
+        let holds = |file: &str, arg: &str| {
+            std::fs::read(entry.path().join(file)).is_ok_and(|b| {
+                b.split(|&c| c == 0).any(|w| w == arg.as_bytes() || w.ends_with(format!("={arg}").as_bytes()))
+            })
+        };
+        if arg.is_none_or(|a| holds("cmdline", a) || holds("environ", a)) {
             found.push(pid);
         }
     }
     match found.as_slice() {
         [pid] => Ok(*pid),
-        [] => bail!("no optimus-api process on this machine; pass --api-pid"),
-        _ => bail!("several optimus-api processes ({found:?}); pass --api-pid"),
+        [] => bail!("no {comm} process{} on this machine", arg.map(|a| format!(" for {a}")).unwrap_or_default()),
+        _ => bail!("several {comm} processes ({found:?})"),
     }
 }
 
 /// A field of `/proc/<pid>/status` in MiB.
-fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
+pub fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()

@@ -30,6 +30,7 @@ mod fair;
 mod kafka;
 mod phases;
 mod programs;
+mod scale;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -116,6 +117,25 @@ enum Command {
         /// Each body's size.
         #[arg(long, default_value_t = 64)]
         mib: usize,
+    },
+    /// How cost grows with the work: jobs of more tests, of more input, and
+    /// beside thousands of open event streams; latency, memory and slopes.
+    Scale {
+        /// Test counts of the tests steps (1000 needs OPTIMUS_MAX_TESTS=1000).
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        tests: Vec<usize>,
+        /// MB (10^6 bytes) of input of the input steps, in tests of 1 MB.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        input_mb: Vec<usize>,
+        /// Event streams opened (more than 1000 needs OPTIMUS_MAX_STREAMS_PER_KEY); 0: none.
+        #[arg(long, default_value_t = 2000)]
+        streams: usize,
+        /// Streams per source address (127.0.0.2, 127.0.0.3, ...).
+        #[arg(long, default_value_t = 1000)]
+        per_address: usize,
+        /// Jobs per step (median of these).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Connections that send nothing, and `GET /health`'s latency beside them.
     Silent {
@@ -585,6 +605,10 @@ async fn main() -> anyhow::Result<()> {
             kafka::kafka(&client, run).await
         }
         Command::Bodies { api_pid, count, mib } => edge::bodies(&client.api, api_pid, count, mib).await,
+        Command::Scale { tests, input_mb, streams, per_address, runs } => {
+            let run = scale::ScaleRun { tests: &tests, input_mb: &input_mb, streams, per_address, runs };
+            scale::scale(&client, run).await
+        }
         Command::Silent { connections, per_address, requests, wait_secs } => {
             edge::silent(&client.api, connections, per_address, requests, wait_secs).await
         }
