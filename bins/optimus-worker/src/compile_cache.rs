@@ -156,17 +156,24 @@ fn plain_path(raw: &[u8]) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Appends one entry, owned by no one in particular (the runner unpacks with
+/// `--no-same-owner`), to a tar being written in memory: the worker's one way of
+/// writing a tar entry, for the cache's tars and for the jobs' archives.
+pub fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], kind: tar::EntryType, mode: u32) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_cksum();
+    tar.append_data(&mut header, path, data).expect("writing to memory");
+}
+
 /// The tar of `entries`, as the cache keeps them.
 fn pack(entries: &[Entry]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     for entry in entries {
         let (path, data, kind, mode) = entry.parts();
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_cksum();
-        tar.append_data(&mut header, path, data).expect("writing to memory");
+        append(&mut tar, path, data, kind, mode);
     }
     tar.into_inner().expect("writing to memory")
 }

@@ -500,12 +500,7 @@ fn keep(cache: Arc<CompileCache>, key: Key, output: String, tar: Vec<u8>) {
 fn archive(prog: &[(&str, &[u8], tar::EntryType, u32)], inputs: &[&str], args: &[String]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: String, data: &[u8], kind: tar::EntryType, mode: u32| {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_cksum();
-        tar.append_data(&mut header, path, data).expect("writing to memory");
+        compile_cache::append(&mut tar, &path, data, kind, mode);
     };
     add("box/check/".into(), &[], tar::EntryType::Directory, 0o755);
     for (name, data, kind, mode) in prog {
